@@ -1,0 +1,77 @@
+"""The TransformerLens adapter on a real TransformerLens 4.x TransformerBridge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from headscope._adapters import check_model, run_model
+
+
+def test_matches_a_full_run_with_cache(tiny_model) -> None:
+    prompt = "The cat sat. The cat sat."
+    run = run_model(tiny_model, prompt)
+    assert run.tokens == tiny_model.to_str_tokens(prompt)
+    assert run.prompt == prompt and run.causal
+    _, cache = tiny_model.run_with_cache(prompt)
+    for layer in range(tiny_model.cfg.n_layers):
+        expected = cache[f"blocks.{layer}.attn.hook_pattern"][0]
+        torch.testing.assert_close(run.layers[layer], expected)
+    assert run.token_ids is not None and run.token_ids.shape == (len(run.tokens),)
+
+
+def test_caches_only_pattern_hooks(tiny_model, monkeypatch) -> None:
+    seen: list[Any] = []
+    original = tiny_model.run_with_cache
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("names_filter"))
+        logits, cache = original(*args, **kwargs)
+        seen.append(sorted(cache.keys()))
+        return logits, cache
+
+    monkeypatch.setattr(tiny_model, "run_with_cache", spy)
+    run_model(tiny_model, "abc")
+    names_filter, cached = seen
+    assert callable(names_filter) and not names_filter("blocks.0.attn.hook_attn_scores")
+    assert cached == ["blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"]
+
+
+def test_runs_without_grad_and_restores_training_mode(tiny_model) -> None:
+    tiny_model.train()
+    try:
+        run = run_model(tiny_model, "hello")
+        assert tiny_model.training
+    finally:
+        tiny_model.eval()
+    assert not run.layers[0].requires_grad
+    torch.testing.assert_close(run.layers[0].sum(-1), torch.ones(4, len(run.tokens)))
+
+
+def test_prompt_longer_than_context(tiny_model) -> None:
+    with pytest.raises(ValueError, match=r"101 tokens long.*context holds 64.*by 37 tokens"):
+        run_model(tiny_model, "x" * 100)
+
+
+def test_empty_and_non_string_prompts(tiny_model) -> None:
+    with pytest.raises(ValueError, match="prompt is empty"):
+        run_model(tiny_model, "")
+    with pytest.raises(TypeError, match="prompt must be a string, got list"):
+        run_model(tiny_model, ["a"])  # type: ignore[arg-type]
+
+
+def test_object_without_the_surface() -> None:
+    with pytest.raises(TypeError, match=r"dict is not a TransformerLens-style model.*show_attention"):
+        check_model({})
+
+
+def test_model_without_pattern_hooks(tiny_model) -> None:
+    class NoHooks:
+        cfg = tiny_model.cfg
+        hook_dict = {"blocks.0.hook_resid_pre": None}
+        to_tokens = to_str_tokens = run_with_cache = staticmethod(lambda *a, **k: None)
+
+    with pytest.raises(TypeError, match=r"no attention-pattern hook 'blocks.0.attn.hook_pattern'"):
+        check_model(NoHooks())

@@ -1,0 +1,148 @@
+"""The widget's kernel side: traits, head requests, runs and errors (docs/wire.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import headscope
+from headscope._wire import decode_head
+
+TOKENS = ["<bos>", "x", "y", "z", "</script><img src=x onerror=alert(1)>"]
+
+
+@pytest.fixture
+def precomputed(make_attention, recorder) -> Any:
+    w = headscope.show_attention(TOKENS, make_attention(2, 3, len(TOKENS)))
+    w.send = recorder
+    return w
+
+
+@pytest.fixture
+def live(tiny_model, recorder) -> Any:
+    w = headscope.show(tiny_model, "The cat sat.")
+    w.send = recorder
+    return w
+
+
+def test_precomputed_state(precomputed, make_attention) -> None:
+    w = precomputed
+    assert w.tokens == TOKENS
+    assert (w.n_layers, w.n_heads, w.thumb_size, w.run_id) == (2, 3, 5, 1)
+    assert len(w.atlas) == 2 * 3 * 5 * 5
+    assert not w.can_run and w.status == "ready" and w.error == ""
+    state = w.get_state()
+    assert bytes(state["atlas"]) == w.atlas and state["tokens"] == TOKENS
+
+
+def test_request_head_answers_with_two_buffers(precomputed, recorder, make_attention) -> None:
+    expected = make_attention(2, 3, len(TOKENS))[1, 2]
+    precomputed._handle_custom_msg({"type": "request_head", "request_id": 9, "layer": 1, "head": 2})
+    content, (scales, values) = recorder.last
+    assert content == {
+        "type": "head",
+        "request_id": 9,
+        "run_id": 1,
+        "layer": 1,
+        "head": 2,
+        "seq_len": 5,
+        "packing": "tril",
+    }
+    np.testing.assert_allclose(decode_head(scales, values, 5, "tril"), expected, atol=1 / 510)
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"type": "request_head", "request_id": 3, "layer": 7, "head": 0}, "layer 7 is out of range"),
+        ({"type": "request_head", "request_id": 3, "layer": 0}, "head must be an int, got NoneType"),
+        ({"type": "request_head", "request_id": 3, "layer": "0", "head": 0}, "layer must be an int"),
+    ],
+)
+def test_bad_head_requests_get_an_error_reply(precomputed, recorder, message, error) -> None:
+    precomputed._handle_custom_msg(message)
+    content, buffers = recorder.last
+    assert content["type"] == "head_error" and content["request_id"] == 3
+    assert error in content["message"] and buffers == []
+
+
+def test_unknown_and_malformed_messages_are_ignored(precomputed, recorder) -> None:
+    for message in (None, [], "run", {"type": "nope"}, {}):
+        precomputed._handle_custom_msg(message)
+    assert recorder.sent == []
+
+
+def test_layer_and_head_are_validated(precomputed) -> None:
+    precomputed.layer, precomputed.head = 1, 2
+    with pytest.raises(ValueError, match="layer 2 is out of range"):
+        precomputed.layer = 2
+    with pytest.raises(ValueError, match="head 3 is out of range"):
+        precomputed.head = 3
+    assert (precomputed.layer, precomputed.head) == (1, 2)
+
+
+def test_precomputed_widget_cannot_run(precomputed) -> None:
+    with pytest.raises(TypeError, match="precomputed attention"):
+        precomputed.prompt = "new"
+    precomputed._handle_custom_msg({"type": "run", "prompt": "new"})
+    assert precomputed.status == "error" and "precomputed attention" in precomputed.error
+    assert precomputed.tokens == TOKENS
+
+
+def test_run_message_reruns_the_model(live, tiny_model) -> None:
+    assert live.can_run and live.model_name == "headscope-builtin"
+    live._handle_custom_msg({"type": "run", "prompt": "A dog ran."})
+    assert live.tokens == tiny_model.to_str_tokens("A dog ran.")
+    assert live.prompt == "A dog ran." and live.history == ["The cat sat."]
+    assert live.run_id == 2 and live.status == "ready" and live.error == ""
+    live._handle_custom_msg({"type": "run", "prompt": "The cat sat."})
+    assert live.history == ["A dog ran."]  # the current prompt never shows in its own history
+
+
+def test_bad_run_keeps_the_last_good_view(live) -> None:
+    before = (live.tokens, live.atlas, live.run_id, live.prompt)
+    live._handle_custom_msg({"type": "run", "prompt": "y" * 200})
+    assert live.status == "error"
+    assert "ValueError" in live.error and "context holds 64" in live.error
+    assert (live.tokens, live.atlas, live.run_id, live.prompt) == before
+    live._handle_custom_msg({"type": "run", "prompt": 5})
+    assert "prompt must be a string" in live.error
+
+
+def test_prompt_assignment_from_python(live, tiny_model) -> None:
+    live.prompt = "Hi there"
+    assert live.tokens == tiny_model.to_str_tokens("Hi there") and live.status == "ready"
+    with pytest.raises(ValueError, match="prompt is empty"):
+        live.prompt = ""
+    assert live.prompt == "Hi there" and live.status == "error"
+
+
+def test_a_model_that_fails_mid_run(live, tiny_model, monkeypatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(tiny_model, "run_with_cache", broken)
+    tokens = live.tokens
+    live._handle_custom_msg({"type": "run", "prompt": "Another prompt"})
+    assert live.status == "error" and "RuntimeError: CUDA out of memory" in live.error
+    assert live.tokens == tokens
+
+
+def test_layer_and_head_clamp_when_a_run_has_fewer(make_attention) -> None:
+    w = headscope.show_attention(["a", "b"], make_attention(3, 4, 2), layer=2, head=3)
+    assert (w.layer, w.head) == (2, 3)
+
+
+def test_widgets_are_independent(make_attention) -> None:
+    a = headscope.show_attention(["a", "b"], make_attention(1, 1, 2))
+    b = headscope.show_attention(["c", "d", "e"], make_attention(2, 2, 3))
+    a.layer = 0
+    b.layer = 1
+    assert a.tokens == ["a", "b"] and b.tokens == ["c", "d", "e"] and a.layer == 0
+
+
+def test_show_with_the_builtin_model_by_name_or_none() -> None:
+    w = headscope.show(None, "ab ab")
+    assert w.model_name == "headscope-builtin" and w.tokens[1:] == ["a", "b", " ", "a", "b"]
