@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pathlib
 from typing import Any
 
@@ -17,7 +18,8 @@ STATIC = pathlib.Path(__file__).parent / "static"
 HISTORY_SIZE = 20
 
 
-def _bundle(name: str) -> pathlib.Path:
+@functools.lru_cache(maxsize=2)
+def _bundle(name: str) -> str:
     path = STATIC / name
     if not path.is_file():
         raise RuntimeError(
@@ -25,7 +27,7 @@ def _bundle(name: str) -> pathlib.Path:
             "`pip install .` (or `pip install -e .`), which runs the JS build, or run "
             "`npm install && npm run build` in a source checkout"
         )
-    return path
+    return path.read_text(encoding="utf-8")
 
 
 class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
@@ -55,7 +57,10 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._model = model
         self._run: AttentionRun | None = None
         self._applying = False
-        super().__init__(_esm=_bundle("widget.js"), _css=_bundle("widget.css"), **kwargs)
+        # anywidget turns these attributes into its _esm/_css traits
+        self._esm = _bundle("widget.js")
+        self._css = _bundle("widget.css")
+        super().__init__(**kwargs)
         if model is not None:
             check_model(model)
         self.can_run = model is not None

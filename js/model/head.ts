@@ -1,0 +1,136 @@
+/**
+ * One head's quantized pattern as sent by the kernel (docs/wire.md, message `head`).
+ * Weights stay packed as uint8 plus per-row float32 scales; they are decoded on access.
+ */
+import { asBytes, readFloat32LE } from "./bytes";
+
+export type Packing = "tril" | "full";
+
+export interface HeadPattern {
+  readonly runId: number;
+  readonly layer: number;
+  readonly head: number;
+  readonly seqLen: number;
+  readonly packing: Packing;
+  /** `scales[query_pos]`: the row's largest weight. */
+  readonly scales: Float32Array;
+  /** Packed uint8 row fractions (see {@link rowStart}). */
+  readonly values: Uint8Array;
+}
+
+export type HeadMessage =
+  | { type: "head"; requestId: number; pattern: HeadPattern }
+  | { type: "head_error"; requestId: number; message: string };
+
+/** Index in `values` of `(query_pos, key_pos = 0)`. */
+export function rowStart(packing: Packing, seqLen: number, queryPos: number): number {
+  return packing === "tril" ? (queryPos * (queryPos + 1)) / 2 : queryPos * seqLen;
+}
+
+/** Number of stored values of row `queryPos`. */
+export function rowLength(packing: Packing, seqLen: number, queryPos: number): number {
+  return packing === "tril" ? queryPos + 1 : seqLen;
+}
+
+export function packedSize(packing: Packing, seqLen: number): number {
+  return packing === "tril" ? (seqLen * (seqLen + 1)) / 2 : seqLen * seqLen;
+}
+
+/** Quantized weight in 0…255 units of the full scale: `round(255 * weight)`. */
+export function level(p: HeadPattern, queryPos: number, keyPos: number): number {
+  if (keyPos >= rowLength(p.packing, p.seqLen, queryPos)) return 0;
+  const v = p.values[rowStart(p.packing, p.seqLen, queryPos) + keyPos];
+  return Math.min(255, Math.round(v * p.scales[queryPos]));
+}
+
+/** `weight[query_pos, key_pos] = values[i] / 255 * scales[query_pos]`; 0 above a tril diagonal. */
+export function weight(p: HeadPattern, queryPos: number, keyPos: number): number {
+  if (queryPos < 0 || keyPos < 0 || queryPos >= p.seqLen || keyPos >= p.seqLen) return 0;
+  if (keyPos >= rowLength(p.packing, p.seqLen, queryPos)) return 0;
+  return (p.values[rowStart(p.packing, p.seqLen, queryPos) + keyPos] / 255) * p.scales[queryPos];
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+function nonNegativeInt(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new Error(`head message: ${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function decodePattern(content: Record<string, unknown>, buffers: readonly unknown[]): HeadPattern {
+  const seqLen = nonNegativeInt(content.seq_len, "seq_len");
+  const packing = content.packing;
+  if (packing !== "tril" && packing !== "full") {
+    throw new Error(`head message: unknown packing ${String(packing)}`);
+  }
+  if (buffers.length < 2) throw new Error(`head message: expected 2 buffers, got ${buffers.length}`);
+  const scaleBytes = asBytes(buffers[0]);
+  const values = asBytes(buffers[1]);
+  if (scaleBytes.byteLength !== seqLen * 4) {
+    throw new Error(`head message: scales hold ${scaleBytes.byteLength} bytes, expected ${seqLen * 4}`);
+  }
+  if (values.byteLength !== packedSize(packing, seqLen)) {
+    throw new Error(
+      `head message: values hold ${values.byteLength} bytes, expected ${packedSize(packing, seqLen)}`,
+    );
+  }
+  return {
+    runId: nonNegativeInt(content.run_id, "run_id"),
+    layer: nonNegativeInt(content.layer, "layer"),
+    head: nonNegativeInt(content.head, "head"),
+    seqLen,
+    packing,
+    scales: readFloat32LE(scaleBytes, seqLen),
+    values,
+  };
+}
+
+/**
+ * Parse a kernel → browser custom message; `null` for messages that are not about heads.
+ * A malformed `head` message becomes a `head_error` for its request instead of throwing.
+ */
+export function decodeHeadMessage(content: unknown, buffers: readonly unknown[]): HeadMessage | null {
+  if (!isRecord(content)) return null;
+  if (content.type !== "head" && content.type !== "head_error") return null;
+  const requestId = typeof content.request_id === "number" ? content.request_id : -1;
+  if (content.type === "head_error") {
+    return { type: "head_error", requestId, message: String(content.message ?? "unknown error") };
+  }
+  try {
+    return { type: "head", requestId, pattern: decodePattern(content, buffers) };
+  } catch (err) {
+    return { type: "head_error", requestId, message: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * LUT levels (0…255) that colour the token view for `focus`: its row in query mode (what it
+ * attends to), its column in key mode (who attends to it). -1 marks pairs a causal head never
+ * computes (key after query).
+ */
+export function focusLevels(p: HeadPattern, mode: "query" | "key", focus: number): Int16Array {
+  const out = new Int16Array(p.seqLen).fill(-1);
+  for (let i = 0; i < p.seqLen; i++) {
+    const [q, k] = mode === "query" ? [focus, i] : [i, focus];
+    if (k < rowLength(p.packing, p.seqLen, q)) out[i] = level(p, q, k);
+  }
+  return out;
+}
+
+/** The key a query attends to most (query mode) or the query attending most to a key (key mode). */
+export function strongest(p: HeadPattern, mode: "query" | "key", token: number): number {
+  let best = token;
+  let bestWeight = -1;
+  for (let i = 0; i < p.seqLen; i++) {
+    const w = mode === "query" ? weight(p, token, i) : weight(p, i, token);
+    if (w > bestWeight) {
+      best = i;
+      bestWeight = w;
+    }
+  }
+  return best;
+}

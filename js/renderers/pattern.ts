@@ -1,0 +1,247 @@
+/**
+ * The pattern view: the selected head's `query_pos × key_pos` matrix. A full-resolution
+ * offscreen canvas holds one ImageData painted through the LUT; the visible canvas shows the
+ * zoom window at native resolution (scaled by CSS with `image-rendering: pixelated`); an overlay
+ * canvas carries the crosshair. Hit-testing is arithmetic on the {@link Viewport}.
+ */
+import type { HeadPattern } from "../model/head";
+import type { Cell, Mode } from "../state/view-state";
+import { button, context2d, cssVar, fitToBox, h } from "./dom";
+import { paintPattern } from "./paint";
+import { cellAt, cellBox, fullView, isZoomed, pan, zoom, type Viewport } from "./viewport";
+
+export interface PatternEvents {
+  point(cell: Cell | null, clientX: number, clientY: number): void;
+  click(cell: Cell): void;
+}
+
+export interface Marks {
+  hoverCell: Cell | null;
+  focus: number | null;
+  mode: Mode;
+}
+
+const ZOOM_STEP = 0.5;
+
+export class PatternView {
+  readonly el: HTMLElement;
+  private readonly base: HTMLCanvasElement;
+  private readonly overlay: HTMLCanvasElement;
+  private readonly full: HTMLCanvasElement;
+  private readonly legend: HTMLCanvasElement;
+  private readonly range: HTMLElement;
+  private readonly resetButton: HTMLButtonElement;
+  private readonly resize: ResizeObserver;
+  private pattern: HeadPattern | null = null;
+  private view: Viewport = fullView(1);
+  private marks: Marks = { hoverCell: null, focus: null, mode: "query" };
+  private drag: { x: number; y: number; view: Viewport; moved: boolean } | null = null;
+  private accent = "#e11d48";
+
+  constructor(private readonly events: PatternEvents) {
+    this.el = h("section", "hs-pattern");
+    this.base = h("canvas", "hs-pattern-base");
+    this.overlay = h("canvas", "hs-pattern-overlay");
+    this.overlay.tabIndex = 0;
+    this.full = document.createElement("canvas");
+    this.legend = h("canvas", "hs-legend");
+    this.legend.width = 256;
+    this.legend.height = 1;
+    this.legend.setAttribute("role", "img");
+    this.legend.setAttribute("aria-label", "Colour scale: weight 0 (left) to 1 (right)");
+    this.range = h("span", "hs-range");
+    this.resetButton = button("hs-zoom-reset", "Reset", () => this.setView(fullView(this.seqLen)), "Reset zoom");
+
+    const stage = h("div", "hs-pattern-stage");
+    stage.append(this.base, this.overlay);
+    const toolbar = h("div", "hs-pattern-toolbar");
+    toolbar.append(
+      button("hs-zoom-in", "+", () => this.zoomBy(ZOOM_STEP), "Zoom in"),
+      button("hs-zoom-out", "−", () => this.zoomBy(1 / ZOOM_STEP), "Zoom out"),
+      this.resetButton,
+      this.range,
+    );
+    const legend = h("div", "hs-legend-row");
+    legend.append(h("span", "hs-legend-label", "0"), this.legend, h("span", "hs-legend-label", "1"));
+    this.el.append(toolbar, stage, legend);
+
+    this.bindPointer();
+    this.resize = new ResizeObserver(() => this.drawOverlay());
+    this.resize.observe(this.overlay);
+  }
+
+  private get seqLen(): number {
+    return this.pattern?.seqLen ?? 1;
+  }
+
+  /** Paint a new head (LUT colours) and keep the zoom when the length is unchanged. */
+  setPattern(pattern: HeadPattern, lut: Uint8ClampedArray, label: string): void {
+    const sameLength = this.pattern !== null && this.pattern.seqLen === pattern.seqLen;
+    this.pattern = pattern;
+    this.full.width = pattern.seqLen;
+    this.full.height = pattern.seqLen;
+    const ctx = context2d(this.full);
+    const image = ctx.createImageData(pattern.seqLen, pattern.seqLen);
+    paintPattern(pattern, lut, image);
+    ctx.putImageData(image, 0, 0);
+    this.paintLegend(lut);
+    this.accent = cssVar(this.el, "--hs-accent", this.accent);
+    this.overlay.setAttribute(
+      "aria-label",
+      `Attention pattern of ${label}: ${pattern.seqLen} query rows by ${pattern.seqLen} key columns. ` +
+        "Plus and minus zoom, arrow keys pan, 0 resets.",
+    );
+    this.setView(sameLength ? this.view : fullView(pattern.seqLen));
+  }
+
+  setLoading(loading: boolean): void {
+    this.el.classList.toggle("hs-loading", loading);
+    this.el.setAttribute("aria-busy", String(loading));
+  }
+
+  setMarks(marks: Marks): void {
+    this.marks = marks;
+    this.drawOverlay();
+  }
+
+  dispose(): void {
+    this.resize.disconnect();
+  }
+
+  private paintLegend(lut: Uint8ClampedArray): void {
+    const ctx = context2d(this.legend);
+    const image = ctx.createImageData(256, 1);
+    image.data.set(lut);
+    ctx.putImageData(image, 0, 0);
+  }
+
+  private setView(view: Viewport): void {
+    this.view = view;
+    const n = this.seqLen;
+    this.base.width = view.size;
+    this.base.height = view.size;
+    if (this.pattern !== null) {
+      context2d(this.base).drawImage(this.full, view.x0, view.y0, view.size, view.size, 0, 0, view.size, view.size);
+    }
+    const zoomed = isZoomed(view, n);
+    this.resetButton.disabled = !zoomed;
+    this.el.classList.toggle("hs-zoomed", zoomed);
+    this.range.textContent =
+      `query ${view.y0}–${view.y0 + view.size - 1} × key ${view.x0}–${view.x0 + view.size - 1}` +
+      (zoomed ? ` (${Math.round((n / view.size) * 10) / 10}×)` : "");
+    this.drawOverlay();
+  }
+
+  private zoomBy(factor: number, fx = 0.5, fy = 0.5): void {
+    this.setView(zoom(this.view, this.seqLen, factor, fx, fy));
+  }
+
+  private drawOverlay(): void {
+    const rect = this.overlay.getBoundingClientRect();
+    const dpr = fitToBox(this.overlay, rect.width, rect.height);
+    const ctx = context2d(this.overlay);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, rect.width, rect.height);
+    if (this.pattern === null) return;
+    const { hoverCell, focus, mode } = this.marks;
+    ctx.strokeStyle = this.accent;
+    if (focus !== null) this.drawFocusBand(ctx, rect.width, rect.height, focus, mode);
+    if (hoverCell !== null) this.drawCrosshair(ctx, rect.width, rect.height, hoverCell);
+  }
+
+  private drawFocusBand(ctx: CanvasRenderingContext2D, w: number, hgt: number, focus: number, mode: Mode): void {
+    const cell = mode === "query" ? { query: focus, key: this.view.x0 } : { query: this.view.y0, key: focus };
+    const box = cellBox(this.view, w, hgt, cell);
+    if (box === null) return;
+    ctx.globalAlpha = 0.9;
+    ctx.lineWidth = 1;
+    if (mode === "query") ctx.strokeRect(0.5, box.y - 0.5, w - 1, box.h + 1);
+    else ctx.strokeRect(box.x - 0.5, 0.5, box.w + 1, hgt - 1);
+    ctx.globalAlpha = 1;
+  }
+
+  private drawCrosshair(ctx: CanvasRenderingContext2D, w: number, hgt: number, cell: Cell): void {
+    const box = cellBox(this.view, w, hgt, cell);
+    if (box === null) return;
+    const cx = box.x + box.w / 2;
+    const cy = box.y + box.h / 2;
+    ctx.globalAlpha = 0.45;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(0, cy);
+    ctx.lineTo(w, cy);
+    ctx.moveTo(cx, 0);
+    ctx.lineTo(cx, hgt);
+    ctx.stroke();
+    ctx.globalAlpha = 1;
+    ctx.lineWidth = 2;
+    const pad = 2;
+    ctx.strokeRect(box.x - pad, box.y - pad, box.w + 2 * pad, box.h + 2 * pad);
+  }
+
+  private cellFromEvent(e: MouseEvent): Cell | null {
+    const rect = this.overlay.getBoundingClientRect();
+    return cellAt(this.view, rect.width, rect.height, e.clientX - rect.left, e.clientY - rect.top);
+  }
+
+  private bindPointer(): void {
+    const o = this.overlay;
+    o.addEventListener("pointermove", (e) => this.onMove(e));
+    o.addEventListener("pointerleave", (e) => {
+      if (this.drag === null) this.events.point(null, e.clientX, e.clientY);
+    });
+    o.addEventListener("pointerdown", (e) => {
+      this.drag = { x: e.clientX, y: e.clientY, view: this.view, moved: false };
+      o.setPointerCapture(e.pointerId);
+    });
+    o.addEventListener("pointerup", (e) => {
+      const drag = this.drag;
+      this.drag = null;
+      const cell = this.cellFromEvent(e);
+      if (drag !== null && !drag.moved && cell !== null) this.events.click(cell);
+    });
+    o.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    o.addEventListener("keydown", (e) => this.onKey(e));
+  }
+
+  private onMove(e: PointerEvent): void {
+    const drag = this.drag;
+    if (drag !== null && isZoomed(this.view, this.seqLen)) {
+      const rect = this.overlay.getBoundingClientRect();
+      const perCell = rect.width / this.view.size;
+      const dx = Math.round((drag.x - e.clientX) / perCell);
+      const dy = Math.round((drag.y - e.clientY) / perCell);
+      if (dx !== 0 || dy !== 0) {
+        drag.moved = true;
+        this.setView(pan(drag.view, this.seqLen, dx, dy));
+      }
+    }
+    this.events.point(this.cellFromEvent(e), e.clientX, e.clientY);
+  }
+
+  /** Ctrl/⌘ + wheel zooms around the pointer; a plain wheel keeps scrolling the page. */
+  private onWheel(e: WheelEvent): void {
+    if (!(e.ctrlKey || e.metaKey)) return;
+    e.preventDefault();
+    const rect = this.overlay.getBoundingClientRect();
+    const fx = (e.clientX - rect.left) / rect.width;
+    const fy = (e.clientY - rect.top) / rect.height;
+    this.zoomBy(e.deltaY < 0 ? 0.8 : 1.25, fx, fy);
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const panStep = Math.max(1, Math.round(this.view.size / 8));
+    const moves: Record<string, [number, number]> = {
+      ArrowLeft: [-panStep, 0],
+      ArrowRight: [panStep, 0],
+      ArrowUp: [0, -panStep],
+      ArrowDown: [0, panStep],
+    };
+    if (e.key === "+" || e.key === "=") this.zoomBy(ZOOM_STEP);
+    else if (e.key === "-") this.zoomBy(1 / ZOOM_STEP);
+    else if (e.key === "0") this.setView(fullView(this.seqLen));
+    else if (e.key in moves) this.setView(pan(this.view, this.seqLen, ...moves[e.key]));
+    else return;
+    e.preventDefault();
+  }
+}

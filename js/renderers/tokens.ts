@@ -1,0 +1,163 @@
+/**
+ * The token view: one `<button>` chip per token. Token text is set with `textContent` only;
+ * whitespace gets a decorative glyph through CSS (`data-glyph`), so the chip's text stays exact.
+ */
+import { cssColor, lutColor, prefersDarkText } from "./lut";
+
+export interface Segment {
+  readonly text: string;
+  /** Glyph shown instead of a whitespace character (decoration only). */
+  readonly glyph?: string;
+}
+
+const GLYPHS: Record<string, string> = { " ": "·", "\n": "⏎", "\t": "→", "\r": "␍" };
+
+/** Split a token into text runs and single whitespace characters with their visible glyph. */
+export function tokenSegments(token: string): Segment[] {
+  const out: Segment[] = [];
+  let run = "";
+  for (const ch of token) {
+    if (/\s/u.test(ch)) {
+      if (run) out.push({ text: run });
+      run = "";
+      out.push({ text: ch, glyph: GLYPHS[ch] ?? "␣" });
+    } else {
+      run += ch;
+    }
+  }
+  if (run) out.push({ text: run });
+  return out;
+}
+
+function chip(token: string, index: number): HTMLButtonElement {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "hs-tok";
+  button.dataset.index = String(index);
+  button.tabIndex = -1;
+  if (token === "") button.classList.add("hs-tok-empty");
+  for (const segment of tokenSegments(token)) {
+    if (segment.glyph === undefined) {
+      button.appendChild(document.createTextNode(segment.text));
+    } else {
+      const ws = document.createElement("span");
+      ws.className = "hs-ws";
+      ws.dataset.glyph = segment.glyph;
+      ws.textContent = segment.text;
+      button.appendChild(ws);
+    }
+  }
+  return button;
+}
+
+export interface TokenEvents {
+  point(index: number, clientX: number, clientY: number): void;
+  leave(): void;
+  click(index: number): void;
+}
+
+export class TokenView {
+  readonly el: HTMLDivElement;
+  private chips: HTMLButtonElement[] = [];
+  private tokens: readonly string[] = [];
+  private roving = 0;
+
+  constructor(private readonly events: TokenEvents) {
+    this.el = document.createElement("div");
+    this.el.className = "hs-tokens";
+    this.el.setAttribute("role", "group");
+    this.el.setAttribute("aria-label", "Prompt tokens: hover or focus a token to see its attention");
+    this.el.addEventListener("pointermove", (e) => this.onPointer(e));
+    this.el.addEventListener("pointerleave", () => this.events.leave());
+    this.el.addEventListener("click", (e) => {
+      const i = this.indexOf(e.target);
+      if (i !== null) this.events.click(i);
+    });
+    this.el.addEventListener("focusin", (e) => this.onFocus(e));
+    this.el.addEventListener("keydown", (e) => this.onKey(e));
+  }
+
+  setTokens(tokens: readonly string[]): void {
+    if (sameTokens(tokens, this.tokens)) return;
+    this.tokens = tokens;
+    this.chips = tokens.map(chip);
+    this.roving = Math.min(this.roving, Math.max(0, tokens.length - 1));
+    if (this.chips.length > 0) this.chips[this.roving].tabIndex = 0;
+    this.el.replaceChildren(...this.chips.flatMap((c, i) => (tokens[i].endsWith("\n") ? [c, lineBreak()] : [c])));
+  }
+
+  chipAt(index: number): HTMLButtonElement | undefined {
+    return this.chips[index];
+  }
+
+  /**
+   * Colour every chip by `levels[i]` (0…255, LUT index; -1 for no colour) and mark the focus.
+   */
+  paint(levels: Int16Array | null, focus: number | null, locked: boolean, lut: Uint8ClampedArray): void {
+    this.chips.forEach((c, i) => {
+      const lv = levels === null ? -1 : levels[i];
+      if (lv < 0) {
+        c.style.backgroundColor = "";
+        c.style.color = "";
+      } else {
+        c.style.backgroundColor = cssColor(lut, lv);
+        c.style.color = prefersDarkText(lutColor(lut, lv)) ? "#111" : "#fff";
+      }
+      c.classList.toggle("hs-tok-focus", i === focus);
+      c.setAttribute("aria-pressed", String(locked && i === focus));
+    });
+  }
+
+  private indexOf(target: EventTarget | null): number | null {
+    const el = target instanceof Element ? target.closest<HTMLElement>(".hs-tok") : null;
+    if (el === null || !this.el.contains(el)) return null;
+    const i = Number(el.dataset.index);
+    return Number.isInteger(i) ? i : null;
+  }
+
+  private onPointer(e: PointerEvent): void {
+    const i = this.indexOf(e.target);
+    if (i === null) this.events.leave();
+    else this.events.point(i, e.clientX, e.clientY);
+  }
+
+  private onFocus(e: FocusEvent): void {
+    const i = this.indexOf(e.target);
+    if (i === null) return;
+    this.moveRoving(i);
+    const box = this.chips[i].getBoundingClientRect();
+    this.events.point(i, box.left + box.width / 2, box.bottom);
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const step: Record<string, number> = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+    const jump: Record<string, number> = { Home: 0, End: this.chips.length - 1 };
+    const current = this.indexOf(e.target);
+    if (current === null) return;
+    let next: number;
+    if (e.key in step) next = current + step[e.key];
+    else if (e.key in jump) next = jump[e.key];
+    else return;
+    e.preventDefault();
+    next = Math.max(0, Math.min(this.chips.length - 1, next));
+    this.chips[next].focus();
+  }
+
+  private moveRoving(i: number): void {
+    if (this.chips[this.roving]) this.chips[this.roving].tabIndex = -1;
+    this.roving = i;
+    this.chips[i].tabIndex = 0;
+  }
+}
+
+/** A full-width flex item: the token after a newline starts a new line. */
+function lineBreak(): HTMLElement {
+  const el = document.createElement("span");
+  el.className = "hs-break";
+  el.setAttribute("aria-hidden", "true");
+  return el;
+}
+
+function sameTokens(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((t, i) => t === b[i]);
+}

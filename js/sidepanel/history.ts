@@ -1,0 +1,32 @@
+/** Earlier prompts (newest first), each one click away. */
+import { button, h } from "../renderers/dom";
+
+export class HistoryList {
+  readonly el: HTMLElement;
+  private readonly list: HTMLOListElement;
+  private shown: readonly string[] = [];
+
+  constructor(private readonly onPick: (prompt: string) => void) {
+    this.el = h("section", "hs-history");
+    this.list = h("ol", "hs-history-list");
+    this.list.setAttribute("aria-label", "Earlier prompts");
+    this.el.append(h("div", "hs-section-title", "History"), this.list);
+  }
+
+  update(history: readonly string[], canRun: boolean): void {
+    this.el.hidden = history.length === 0;
+    if (history.length !== this.shown.length || history.some((p, i) => p !== this.shown[i])) {
+      this.shown = history;
+      this.list.replaceChildren(
+        ...history.map((prompt) => {
+          const item = h("li", "hs-history-item");
+          const b = button("hs-history-run", prompt, () => this.onPick(prompt));
+          b.title = `Run: ${prompt}`;
+          item.append(b);
+          return item;
+        }),
+      );
+    }
+    for (const b of this.list.querySelectorAll("button")) b.disabled = !canRun;
+  }
+}

@@ -1,0 +1,42 @@
+/** The status line: running / ready / errors, announced politely to screen readers. */
+import type { RunStatus } from "../model/traits";
+import { h } from "../renderers/dom";
+
+export interface StatusInput {
+  status: RunStatus;
+  error: string;
+  headError: string;
+  loading: boolean;
+}
+
+export type StatusKind = "ready" | "running" | "loading" | "error";
+
+/** The text and kind the status line shows (run errors first, then head errors). */
+export function statusText(s: StatusInput): { kind: StatusKind; text: string } {
+  if (s.status === "error" || s.error !== "") {
+    return { kind: "error", text: `Error: ${s.error || "the last run failed"}` };
+  }
+  if (s.headError !== "") return { kind: "error", text: `Error: ${s.headError}` };
+  if (s.status === "running") return { kind: "running", text: "Running the model… (the last result stays on screen)" };
+  if (s.loading) return { kind: "loading", text: "Loading head…" };
+  return { kind: "ready", text: "Ready" };
+}
+
+export class StatusLine {
+  readonly el: HTMLElement;
+  private readonly text: HTMLElement;
+
+  constructor() {
+    this.el = h("div", "hs-status");
+    this.el.setAttribute("role", "status");
+    this.el.setAttribute("aria-live", "polite");
+    this.text = h("span", "hs-status-text");
+    this.el.append(h("span", "hs-status-dot"), this.text);
+  }
+
+  update(input: StatusInput): void {
+    const { kind, text } = statusText(input);
+    this.el.dataset.kind = kind;
+    this.text.textContent = text;
+  }
+}

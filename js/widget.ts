@@ -1,0 +1,272 @@
+/**
+ * One rendered view of a headscope widget: wires traits, the head loader, the view state and
+ * the renderers together. Everything here is per view; nothing is shared between widgets.
+ */
+import type { AnyModel } from "./model/anywidget";
+import { focusLevels, strongest, weight, type HeadPattern } from "./model/head";
+import { HeadLoader, headKey, type HeadHub } from "./model/heads";
+import { readTraits, selectHead, TRAIT_NAMES, type Traits } from "./model/traits";
+import { button, h } from "./renderers/dom";
+import { lutFor, themeOf } from "./renderers/lut";
+import { PatternView } from "./renderers/pattern";
+import { TokenView } from "./renderers/tokens";
+import { pairLines, Tooltip } from "./renderers/tooltip";
+import { SidePanel } from "./sidepanel/panel";
+import { StatusLine } from "./sidepanel/status";
+import { Store } from "./state/store";
+import {
+  clampToLength,
+  clickToken,
+  initialViewState,
+  leaveToken,
+  pointCell,
+  pointToken,
+  setMode,
+  tooltipPair,
+  unlock,
+  type Mode,
+  type ViewState,
+} from "./state/view-state";
+
+let viewCount = 0;
+
+export class HeadscopeView {
+  readonly root: HTMLDivElement;
+  private readonly store = new Store<ViewState>(initialViewState);
+  private readonly loader: HeadLoader;
+  private readonly tooltip: Tooltip;
+  private readonly tokens: TokenView;
+  private readonly pattern: PatternView;
+  private readonly side: SidePanel;
+  private readonly status = new StatusLine();
+  private readonly header: HTMLElement;
+  private readonly modeButtons: Record<Mode, HTMLButtonElement>;
+  private traits: Traits;
+  private shown: HeadPattern | null = null;
+  private wanted = "";
+  private headError = "";
+  private atlasSource: unknown = null;
+  private syncQueued = false;
+  private readonly onChange = (): void => this.scheduleSync();
+
+  constructor(
+    private readonly model: AnyModel,
+    hub: HeadHub,
+  ) {
+    const id = `headscope-${++viewCount}`;
+    this.traits = readTraits(model);
+    this.root = h("div", "headscope");
+    this.root.id = id;
+    // Keys pressed inside the widget are ours. Jupyter's command-mode shortcuts (Notebook 7 runs
+    // them in the capture phase) would swallow arrow keys, Escape and Enter; Lumino skips an
+    // element marked with this attribute, and its selectors match the focused element itself.
+    this.root.setAttribute("data-lm-suppress-shortcuts", "true");
+    this.root.addEventListener("focusin", (e) => {
+      if (e.target instanceof HTMLElement) e.target.setAttribute("data-lm-suppress-shortcuts", "true");
+    });
+    this.tooltip = new Tooltip(this.root);
+    this.loader = new HeadLoader(hub, {
+      onHead: (p) => this.showPattern(p),
+      onError: (message) => {
+        this.headError = message;
+        this.renderStatus();
+      },
+    });
+    this.header = h("header", "hs-header");
+    this.modeButtons = {
+      query: button("hs-mode-query", "Attends to", () => this.update(setMode(this.state, "query"))),
+      key: button("hs-mode-key", "Attended by", () => this.update(setMode(this.state, "key"))),
+    };
+    this.tokens = new TokenView({
+      point: (i, x, y) => this.pointToken(i, x, y),
+      leave: () => {
+        this.update(leaveToken(this.state));
+        this.tooltip.hide();
+      },
+      click: (i) => this.update(clickToken(this.state, i)),
+    });
+    this.pattern = new PatternView({
+      point: (cell, x, y) => this.pointCell(cell, x, y),
+      click: (cell) => this.update(clickToken(this.state, this.state.mode === "query" ? cell.query : cell.key)),
+    });
+    this.side = new SidePanel(
+      {
+        select: (ref) => selectHead(this.model, ref.layer, ref.head),
+        hover: (ref, x, y) => {
+          if (ref === null) this.tooltip.hide();
+          else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`], x, y);
+        },
+      },
+      (prompt) => this.model.send({ type: "run", prompt }),
+      id,
+    );
+    this.layout();
+    this.store.subscribe((s, prev) => this.renderState(s, prev));
+    this.root.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && this.state.locked) {
+        this.update(unlock(this.state));
+        e.stopPropagation();
+      }
+    });
+    for (const name of TRAIT_NAMES) model.on(`change:${name}`, this.onChange);
+    this.sync();
+  }
+
+  dispose(): void {
+    for (const name of TRAIT_NAMES) this.model.off(`change:${name}`, this.onChange);
+    this.loader.dispose();
+    this.pattern.dispose();
+    this.side.dispose();
+    this.root.remove();
+  }
+
+  private get state(): ViewState {
+    return this.store.get();
+  }
+
+  private update(next: ViewState): void {
+    this.store.set(next);
+  }
+
+  private layout(): void {
+    const modes = h("div", "hs-mode");
+    modes.setAttribute("role", "group");
+    modes.setAttribute("aria-label", "Colour tokens by");
+    modes.append(this.modeButtons.query, this.modeButtons.key);
+    const tokenBar = h("div", "hs-bar");
+    tokenBar.append(h("div", "hs-section-title", "Tokens"), modes);
+    const main = h("div", "hs-main");
+    main.append(tokenBar, this.tokens.el, this.pattern.el);
+    const body = h("div", "hs-body");
+    body.append(main, this.side.el);
+    this.root.append(this.header, body, this.status.el, this.tooltip.el);
+    this.renderModes();
+  }
+
+  // --- traits → view -------------------------------------------------------------------
+
+  private scheduleSync(): void {
+    if (this.syncQueued) return;
+    this.syncQueued = true;
+    queueMicrotask(() => {
+      this.syncQueued = false;
+      this.sync();
+    });
+  }
+
+  private sync(): void {
+    const t = readTraits(this.model);
+    this.traits = t;
+    this.tokens.setTokens(t.tokens);
+    this.update(clampToLength(this.state, t.tokens.length));
+    this.renderHeader();
+    this.renderAtlas();
+    this.side.prompt.update(t.prompt, t.runId, t.canRun, t.status === "running");
+    this.side.history.update(t.history, t.canRun);
+    this.requestHead();
+    this.paintTokens();
+    this.renderStatus();
+  }
+
+  private renderHeader(): void {
+    const t = this.traits;
+    const parts = [
+      ["hs-model", t.modelName || "precomputed attention"],
+      ["hs-head-label", `layer ${t.layer} · head ${t.head}`],
+      ["hs-seq", `${t.tokens.length} tokens`],
+      ["hs-geometry", `${t.nLayers}×${t.nHeads} heads`],
+    ];
+    this.header.replaceChildren(
+      h("span", "hs-title", "headscope"),
+      ...parts.map(([cls, text]) => h("span", `hs-chip ${cls}`, text)),
+    );
+  }
+
+  private renderAtlas(): void {
+    const t = this.traits;
+    const source = this.model.get("atlas") as unknown;
+    if (source !== this.atlasSource) {
+      this.atlasSource = source;
+      this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(themeOf(this.root)));
+    }
+    this.side.atlas.setSelected({ layer: t.layer, head: t.head });
+  }
+
+  private requestHead(): void {
+    const { runId, layer, head } = this.traits;
+    const key = headKey(runId, layer, head);
+    if (key === this.wanted) return;
+    this.wanted = key;
+    this.headError = "";
+    const now = this.loader.load(runId, layer, head);
+    this.pattern.setLoading(!now);
+  }
+
+  private showPattern(p: HeadPattern): void {
+    this.shown = p;
+    this.headError = "";
+    this.pattern.setLoading(false);
+    this.pattern.setPattern(p, lutFor(themeOf(this.root)), `layer ${p.layer}, head ${p.head}`);
+    this.pattern.setMarks(this.state);
+    this.paintTokens();
+    this.renderStatus();
+  }
+
+  private renderStatus(): void {
+    const t = this.traits;
+    this.status.update({ status: t.status, error: t.error, headError: this.headError, loading: this.loader.pending });
+    this.root.classList.toggle("hs-has-error", t.status === "error");
+  }
+
+  // --- view state → view ---------------------------------------------------------------
+
+  /** The displayed head if it belongs to the current run (hover needs matching tokens). */
+  private current(): HeadPattern | null {
+    const p = this.shown;
+    return p !== null && p.runId === this.traits.runId && p.seqLen === this.traits.tokens.length ? p : null;
+  }
+
+  private renderState(s: ViewState, prev: ViewState): void {
+    if (s.mode !== prev.mode) this.renderModes();
+    if (s.focus !== prev.focus || s.mode !== prev.mode || s.locked !== prev.locked) this.paintTokens();
+    this.pattern.setMarks(s);
+  }
+
+  private renderModes(): void {
+    for (const mode of ["query", "key"] as const) {
+      this.modeButtons[mode].setAttribute("aria-pressed", String(this.state.mode === mode));
+    }
+    this.root.dataset.mode = this.state.mode;
+  }
+
+  private paintTokens(): void {
+    const { focus, mode, locked } = this.state;
+    const p = this.current();
+    const levels = p !== null && focus !== null ? focusLevels(p, mode, focus) : null;
+    this.tokens.paint(levels, focus, locked, lutFor(themeOf(this.root)));
+  }
+
+  private pointToken(index: number, x: number, y: number): void {
+    this.update(pointToken(this.state, index));
+    const p = this.current();
+    const pair = p === null ? null : tooltipPair(this.state, (mode, i) => strongest(p, mode, i));
+    if (p === null || pair === null) {
+      this.tooltip.show([`${index}: ${JSON.stringify(this.traits.tokens[index] ?? "")}`], x, y);
+      return;
+    }
+    const lines = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));
+    const anchored = this.state.focus !== null && this.state.focus !== index;
+    const hint = anchored ? "" : this.state.mode === "query" ? "strongest key" : "strongest query";
+    this.tooltip.show(hint ? [...lines, `(${hint})`] : lines, x, y);
+  }
+
+  private pointCell(cell: { query: number; key: number } | null, x: number, y: number): void {
+    this.update(pointCell(this.state, cell));
+    const p = this.current();
+    if (cell === null || p === null) {
+      this.tooltip.hide();
+      return;
+    }
+    this.tooltip.show(pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key)), x, y);
+  }
+}

@@ -1,0 +1,431 @@
+"""Tier A: the built widget bundle on a static host page with a fake anywidget model.
+
+The fake model's state comes from the real Python widget (``headscope.show_attention``), and its
+``send`` reaches the real widget's message handler through an exposed function, so the kernel side
+answers every ``request_head`` and ``run`` exactly as it would in Jupyter.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / "python" / "headscope" / "static" / "widget.js"
+SCREENSHOT = ROOT / "docs" / "img" / "widget.png"
+WIRE_TRAITS = (
+    "tokens", "n_layers", "n_heads", "layer", "head", "thumb_size", "atlas", "run_id",
+    "prompt", "history", "status", "error", "can_run", "model_name",
+)  # fmt: skip
+#: Largest error of a decoded weight (docs/wire.md: scales[q] / 510 <= 1/510) plus display rounding.
+TOLERANCE = 1 / 255
+
+
+# --- attention fixtures --------------------------------------------------------------------
+
+
+def causal_softmax(logits: np.ndarray) -> np.ndarray:
+    n = logits.shape[-1]
+    masked = np.where(np.tri(n, dtype=bool), logits, -np.inf)
+    e = np.exp(masked - masked.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def random_attention(n_layers: int, n_heads: int, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return causal_softmax(rng.normal(scale=2.0, size=(n_layers, n_heads, n, n)))
+
+
+def structured_attention(tokens: list[str], n_layers: int, n_heads: int) -> np.ndarray:
+    """Heads that look like real ones: previous-token, induction, BOS sink, local, diffuse."""
+    n = len(tokens)
+    q = np.arange(n)[:, None]
+    k = np.arange(n)[None, :]
+    rng = np.random.default_rng(7)
+    induction = np.full((n, n), -4.0)
+    for i in range(n):
+        for j in range(1, i):
+            if tokens[j - 1] == tokens[i]:
+                induction[i, j] = 4.0
+    kinds = [
+        -6.0 * np.abs(q - 1 - k),  # previous token
+        induction,
+        np.where(k == 0, 3.0, 0.0) + rng.normal(scale=0.6, size=(n, n)),  # BOS sink
+        -1.2 * np.abs(q - k),  # local
+        rng.normal(scale=0.4, size=(n, n)),  # diffuse
+        np.where(np.array([t.strip() in {".", "the", "The"} for t in tokens])[None, :], 2.5, 0.0),
+    ]
+    logits = np.empty((n_layers, n_heads, n, n))
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            base = kinds[(layer * n_heads + head) % len(kinds)]
+            logits[layer, head] = base + rng.normal(scale=0.8, size=(n, n))
+    return causal_softmax(logits)
+
+
+# --- the kernel behind the fake model ------------------------------------------------------
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$b64": base64.b64encode(bytes(value)).decode("ascii")}
+    return value
+
+
+def wire_state(widget: Any) -> dict[str, Any]:
+    state = widget.get_state()
+    return {name: _wire(state[name]) for name in WIRE_TRAITS}
+
+
+class Kernel:
+    """The real Python widgets behind the page, reached through exposed functions."""
+
+    def __init__(self) -> None:
+        self.widgets: dict[str, Any] = {}
+        self.received: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, widget_id: str, widget: Any) -> None:
+        self.widgets[widget_id] = widget
+        self.received[widget_id] = []
+
+    def _diff(self, widget: Any, before: dict[str, Any]) -> dict[str, Any]:
+        after = wire_state(widget)
+        return {k: v for k, v in after.items() if before.get(k) != v}
+
+    def message(self, widget_id: str, content: dict[str, Any]) -> dict[str, Any]:
+        widget = self.widgets[widget_id]
+        self.received[widget_id].append(content)
+        replies: list[dict[str, Any]] = []
+
+        def capture(content: Any, buffers: Any = None) -> None:
+            encoded = [base64.b64encode(bytes(b)).decode("ascii") for b in buffers or []]
+            replies.append({"content": content, "buffers": encoded})
+
+        before = wire_state(widget)
+        widget.send = capture
+        widget._handle_custom_msg(content, [])
+        return {"messages": replies, "state": self._diff(widget, before)}
+
+    def save(self, widget_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        widget = self.widgets[widget_id]
+        before = wire_state(widget)
+        widget.set_state(changes)
+        return {"state": self._diff(widget, before)}
+
+
+@pytest.fixture
+def host(browser_page: tuple[Any, list[str]], http_server: str) -> Any:
+    if not BUNDLE.is_file():
+        pytest.fail(f"{BUNDLE} is missing: run `npm install && npm run build` first")
+    page, errors = browser_page
+    kernel = Kernel()
+    page.expose_function("hsKernelMessage", kernel.message)
+    page.expose_function("hsKernelSave", kernel.save)
+    page.goto(f"{http_server}/tests/e2e/host/index.html")
+    page.wait_for_function("() => window.hsReady === true")
+    yield Host(page, kernel)
+    assert errors == [], errors
+
+
+class Host:
+    def __init__(self, page: Any, kernel: Kernel) -> None:
+        self.page = page
+        self.kernel = kernel
+
+    def mount(self, widget_id: str, widget: Any, **overrides: Any) -> Any:
+        """Show `widget` in a new slot (state overrides apply to the page copy only)."""
+        self.kernel.add(widget_id, widget)
+        state = {**wire_state(widget), **overrides}
+        self.page.evaluate("([id, state]) => window.hsMount(id, state)", [widget_id, state])
+        root = self.page.locator(f"#slot-{widget_id} .headscope")
+        self.wait_loaded(widget_id)
+        return root
+
+    def wait_loaded(self, widget_id: str) -> None:
+        self.page.wait_for_function(
+            """(id) => {
+                const p = document.querySelector(`#slot-${id} .hs-pattern`);
+                return p && p.getAttribute('aria-busy') === 'false';
+            }""",
+            arg=widget_id,
+        )
+
+    def tooltip(self, widget_id: str) -> str:
+        tip = self.page.locator(f"#slot-{widget_id} .hs-tooltip")
+        tip.wait_for(state="visible")
+        return str(tip.inner_text())
+
+    def pixel(self, widget_id: str, selector: str, x: int, y: int) -> list[int]:
+        return list(
+            self.page.evaluate(
+                """([id, sel, x, y]) => {
+                    const c = document.querySelector(`#slot-${id} ${sel}`);
+                    return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data);
+                }""",
+                [widget_id, selector, x, y],
+            )
+        )
+
+    def legend_color(self, widget_id: str, weight: float) -> list[int]:
+        return self.pixel(widget_id, ".hs-legend", int(round(weight * 255)), 0)
+
+    def backgrounds(self, widget_id: str) -> list[str]:
+        return list(
+            self.page.eval_on_selector_all(
+                f"#slot-{widget_id} .hs-tok", "els => els.map(e => e.style.backgroundColor)"
+            )
+        )
+
+
+def parse_pair(text: str) -> tuple[int, int, float]:
+    m = re.search(r"query (\d+) .* key (\d+) .*\nweight (\d\.\d{3})", text, re.S)
+    assert m, f"tooltip does not name a query, a key and a weight: {text!r}"
+    return int(m.group(1)), int(m.group(2)), float(m.group(3))
+
+
+def close_color(a: list[int], b: list[int], tol: int = 6) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a[:3], b[:3]))
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+TOKENS = ["<bos>", "The", " cat", " sat", " on", " the", " mat", "."]
+
+
+def test_token_hover_tooltip_lock_and_escape(host: Host) -> None:
+    import headscope
+
+    attn = random_attention(2, 3, len(TOKENS))
+    root = host.mount("a", headscope.show_attention(TOKENS, attn))
+    assert root.locator(".hs-tok").all_text_contents() == TOKENS
+
+    host.page.hover("#slot-a .hs-tok[data-index='5']")
+    query, key, shown = parse_pair(host.tooltip("a"))
+    assert (query, key) == (5, int(np.argmax(attn[0, 0, 5])))
+    assert abs(shown - attn[0, 0, 5, key]) <= TOLERANCE
+    assert '" the"' in host.tooltip("a")
+
+    # lock on token 5, then hover token 2: the tooltip describes the pair (5, 2)
+    host.page.click("#slot-a .hs-tok[data-index='5']")
+    assert root.locator(".hs-tok[aria-pressed='true']").all_text_contents() == [" the"]
+    host.page.hover("#slot-a .hs-tok[data-index='2']")
+    query, key, shown = parse_pair(host.tooltip("a"))
+    assert (query, key) == (5, 2)
+    assert abs(shown - attn[0, 0, 5, 2]) <= TOLERANCE
+    coloured = host.backgrounds("a")
+    assert all(coloured[: 6]) and not any(coloured[6:]), coloured  # row 5 of a causal head
+
+    host.page.keyboard.press("Escape")
+    assert root.locator(".hs-tok[aria-pressed='true']").count() == 0
+    # a second click on the locked token also unlocks
+    host.page.click("#slot-a .hs-tok[data-index='3']")
+    assert root.locator(".hs-tok[aria-pressed='true']").count() == 1
+    host.page.click("#slot-a .hs-tok[data-index='3']")
+    assert root.locator(".hs-tok[aria-pressed='true']").count() == 0
+
+
+def test_query_key_toggle_colours_row_or_column(host: Host) -> None:
+    import headscope
+
+    attn = random_attention(1, 2, len(TOKENS), seed=3)
+    root = host.mount("a", headscope.show_attention(TOKENS, attn))
+    host.page.click("#slot-a .hs-tok[data-index='1']")  # lock token 1
+    coloured = host.backgrounds("a")
+    assert [bool(c) for c in coloured] == [True, True] + [False] * 6  # its row: keys 0 and 1
+
+    root.locator(".hs-mode-key").click()
+    assert root.locator(".hs-mode-key").get_attribute("aria-pressed") == "true"
+    coloured = host.backgrounds("a")
+    assert [bool(c) for c in coloured] == [False] + [True] * 7  # its column: queries 1…7
+    # the colour of query 4's chip is the LUT colour of weight attn[0, 0, 4, 1]
+    chip = host.page.eval_on_selector(
+        "#slot-a .hs-tok[data-index='4']", "e => getComputedStyle(e).backgroundColor"
+    )
+    rgb = [int(v) for v in re.findall(r"\d+", chip)[:3]]
+    assert close_color(rgb, host.legend_color("a", float(attn[0, 0, 4, 1])), tol=8), chip
+
+
+def test_atlas_click_and_arrow_keys_switch_head(host: Host) -> None:
+    import headscope
+
+    attn = random_attention(3, 4, len(TOKENS), seed=5)
+    w = headscope.show_attention(TOKENS, attn)
+    root = host.mount("a", w)
+    # the cell of (query 6, key 2) at native resolution: one pixel per cell
+    before = host.pixel("a", ".hs-pattern-base", 2, 6)
+    assert close_color(before, host.legend_color("a", float(attn[0, 0, 6, 2])))
+    assert host.pixel("a", ".hs-pattern-base", 7, 2)[:3] == [248, 250, 252]  # above the diagonal: 0
+    assert host.pixel("a", ".hs-legend", 255, 0)[:3] == [30, 20, 87]  # weight 1
+
+    canvas = root.locator(".hs-atlas-canvas")
+    box = canvas.bounding_box()
+    pitch = (box["width"] - 26) / 4
+    canvas.click(position={"x": 26 + 2.5 * pitch - 1, "y": 18 + 1.5 * pitch - 1})  # layer 1, head 2
+    host.page.wait_for_function("() => window.hsModels.a.get('head') === 2")
+    assert host.page.evaluate("window.hsModels.a.saved.at(-1)") == {"layer": 1, "head": 2}
+    host.page.wait_for_function("() => document.querySelector('#slot-a .hs-head-label').textContent === 'layer 1 · head 2'")
+    assert (w.layer, w.head) == (1, 2)
+    host.wait_loaded("a")
+    after = host.pixel("a", ".hs-pattern-base", 2, 6)
+    assert close_color(after, host.legend_color("a", float(attn[1, 2, 6, 2])))
+    assert not close_color(before, after, tol=2), (before, after)
+    assert host.kernel.received["a"][-1] == {"type": "request_head", "request_id": 2, "layer": 1, "head": 2}
+
+    canvas.focus()
+    host.page.keyboard.press("ArrowUp")
+    host.page.keyboard.press("ArrowLeft")
+    host.page.wait_for_function("() => window.hsModels.a.get('head') === 1")
+    assert (w.layer, w.head) == (0, 1)
+    host.wait_loaded("a")
+    assert close_color(host.pixel("a", ".hs-pattern-base", 2, 6), host.legend_color("a", float(attn[0, 1, 6, 2])))
+    # going back to a head seen before is served from the cache: no new request
+    n_requests = len(host.kernel.received["a"])
+    host.page.keyboard.press("ArrowRight")
+    host.page.keyboard.press("ArrowDown")
+    host.page.wait_for_function("() => window.hsModels.a.get('head') === 2 && window.hsModels.a.get('layer') === 1")
+    host.wait_loaded("a")
+    assert len(host.kernel.received["a"]) == n_requests
+    assert close_color(host.pixel("a", ".hs-pattern-base", 2, 6), after, tol=0)
+
+
+def test_untrusted_token_text_renders_as_text(host: Host) -> None:
+    import headscope
+
+    evil = ["<bos>", "</script><img src=x onerror=window.__pwned=1>", "<b>bold</b>", " a\n", "\tb"]
+    root = host.mount("a", headscope.show_attention(evil, random_attention(1, 1, len(evil))))
+    assert root.locator(".hs-tok").all_text_contents() == evil
+    assert root.locator("img, b").count() == 0
+    host.page.hover("#slot-a .hs-tok[data-index='2']")
+    assert "<b>bold</b>" in host.tooltip("a")
+    host.page.wait_for_timeout(100)
+    assert host.page.evaluate("typeof window.__pwned") == "undefined"
+    # whitespace is made visible by decoration only
+    glyphs = root.locator(".hs-tok[data-index='3'] .hs-ws").evaluate_all(
+        "els => els.map(e => getComputedStyle(e, '::before').content)"
+    )
+    assert glyphs == ['"·"', '"⏎"']
+
+
+def test_run_sends_message_and_error_keeps_tokens(host: Host) -> None:
+    import headscope
+
+    w = headscope.show_attention(TOKENS, random_attention(1, 2, len(TOKENS)))
+    # the page copy may run (the Python widget has no model, so the kernel answers with an error)
+    root = host.mount("a", w, can_run=True)
+    box = root.locator(".hs-prompt-input")
+    box.fill("The dog barked")
+    root.locator(".hs-run").click()
+    host.page.wait_for_function("() => window.hsModels.a.sent.some(m => m.type === 'run')")
+    assert host.page.evaluate("window.hsModels.a.sent.filter(m => m.type === 'run')") == [
+        {"type": "run", "prompt": "The dog barked"}
+    ]
+    assert host.kernel.received["a"][-1] == {"type": "run", "prompt": "The dog barked"}
+    status = root.locator(".hs-status")
+    status.filter(has_text="precomputed attention").wait_for()
+    assert status.get_attribute("data-kind") == "error"
+    assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
+    assert status.is_visible() and w.status == "error"
+    colour = status.evaluate("e => getComputedStyle(e).color")
+    assert colour == "rgb(198, 40, 40)", colour  # the error colour, not the muted one
+    assert box.input_value() == "The dog barked"
+    assert root.locator(".hs-tok").all_text_contents() == TOKENS
+
+    # Enter (without Shift) runs as well; Shift+Enter adds a line
+    box.press("Shift+Enter")
+    assert box.input_value() == "The dog barked\n"
+    box.press("Enter")
+    host.page.wait_for_function("() => window.hsModels.a.sent.filter(m => m.type === 'run').length === 2")
+    assert host.page.evaluate("window.hsModels.a.sent.at(-1)") == {"type": "run", "prompt": "The dog barked\n"}
+
+
+def test_precomputed_widget_disables_the_prompt(host: Host) -> None:
+    import headscope
+
+    root = host.mount("a", headscope.show_attention(TOKENS, random_attention(1, 1, len(TOKENS))))
+    assert root.locator(".hs-prompt-input").is_disabled()
+    assert root.locator(".hs-run").is_disabled()
+    assert "no model to re-run" in root.locator(".hs-note").inner_text()
+    assert root.locator(".hs-status").get_attribute("data-kind") == "ready"
+
+
+def test_two_widgets_on_one_page_are_independent(host: Host) -> None:
+    import headscope
+
+    other = ["<bos>", "x", "y", "z"]
+    wa = headscope.show_attention(TOKENS, random_attention(2, 2, len(TOKENS), seed=1))
+    wb = headscope.show_attention(other, random_attention(2, 2, len(other), seed=2))
+    a = host.mount("a", wa)
+    b = host.mount("b", wb)
+    assert b.locator(".hs-tok").all_text_contents() == other
+
+    a.locator(".hs-atlas-canvas").focus()
+    host.page.keyboard.press("ArrowDown")
+    host.page.wait_for_function("() => window.hsModels.a.get('layer') === 1")
+    host.wait_loaded("a")
+    assert (wa.layer, wb.layer) == (1, 0)
+    assert b.locator(".hs-head-label").inner_text() == "layer 0 · head 0"
+
+    host.page.click("#slot-a .hs-tok[data-index='4']")
+    assert any(host.backgrounds("a")) and not any(host.backgrounds("b"))
+    assert b.locator(".hs-tok[aria-pressed='true']").count() == 0
+    assert a.locator(".hs-prompt-input").get_attribute("id") != b.locator(".hs-prompt-input").get_attribute("id")
+    # removing one view leaves the other working
+    host.page.evaluate("window.hsCleanups.a()")
+    assert host.page.locator("#slot-a .headscope").count() == 0
+    host.page.hover("#slot-b .hs-tok[data-index='3']")
+    assert parse_pair(host.tooltip("b"))[0] == 3
+
+
+def test_1024_tokens_render_and_zoom(host: Host) -> None:
+    import headscope
+
+    n = 1024
+    tokens = [f"t{i}" for i in range(n)]
+    attn = random_attention(1, 2, n, seed=11)
+    root = host.mount("a", headscope.show_attention(tokens, attn))
+    size = host.page.eval_on_selector("#slot-a .hs-pattern-base", "c => [c.width, c.height]")
+    assert size == [n, n]
+    assert root.locator(".hs-tok").count() == n
+
+    overlay = root.locator(".hs-pattern-overlay")
+    box = overlay.bounding_box()
+    q, k = 900, 300
+    overlay.hover(position={"x": (k + 0.5) * box["width"] / n, "y": (q + 0.5) * box["height"] / n})
+    query, key, shown = parse_pair(host.tooltip("a"))
+    assert (query, key) == (q, k)
+    assert abs(shown - attn[0, 0, q, k]) <= TOLERANCE
+    # hovering a query row focuses that token in the token view
+    assert root.locator(".hs-tok.hs-tok-focus").get_attribute("data-index") == str(q)
+
+    root.locator(".hs-zoom-in").click()
+    assert host.page.eval_on_selector("#slot-a .hs-pattern-base", "c => c.width") == n // 2
+    assert "query 256–767 × key 256–767" in root.locator(".hs-range").inner_text()
+    overlay.hover(position={"x": 1.5 * box["width"] / 512, "y": 3.5 * box["height"] / 512})
+    assert parse_pair(host.tooltip("a"))[:2] == (259, 257)
+    root.locator(".hs-zoom-reset").click()
+    assert host.page.eval_on_selector("#slot-a .hs-pattern-base", "c => c.width") == n
+
+
+def test_screenshot_for_readme(host: Host) -> None:
+    import headscope
+
+    tokens = ["<bos>", "The", " cat", " sat", " on", " the", " mat", ".", " The", " cat", " sat", " on", " the", " mat", "."]
+    attn = structured_attention(tokens, 4, 6)
+    w = headscope.show_attention(tokens, attn, layer=1, head=1)
+    root = host.mount("a", w, model_name="demo · 4 layers × 6 heads")
+    host.page.click("#slot-a .hs-tok[data-index='9']")  # lock " cat" (second time)
+    host.page.hover("#slot-a .hs-tok[data-index='3']")
+    query, key, shown = parse_pair(host.tooltip("a"))
+    assert (query, key) == (9, 3) and abs(shown - attn[1, 1, 9, 3]) <= TOLERANCE
+    assert shown > 0.5  # the induction head attends from " cat" to the token after the first " cat"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    root.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { HeadPattern } from "../../js/model/head";
+import { atlasCellOrigin, atlasHeadAt, atlasLayout, moveSelection } from "../../js/renderers/atlas";
+import { buildLut, levelOf, lutColor, parseHex, prefersDarkText, STOPS } from "../../js/renderers/lut";
+import { atlasOffset, paintAtlas, paintPattern } from "../../js/renderers/paint";
+import { tokenSegments } from "../../js/renderers/tokens";
+import { cellAt, cellBox, fullView, pan, zoom } from "../../js/renderers/viewport";
+
+test("the LUT interpolates between stops and maps weights to indices", () => {
+  const lut = buildLut([
+    [0, "#000000"],
+    [1, "#ff0080"],
+  ]);
+  assert.equal(lut.length, 1024);
+  assert.deepEqual(lutColor(lut, 0), [0, 0, 0]);
+  assert.deepEqual(lutColor(lut, 255), [255, 0, 128]);
+  assert.deepEqual(lutColor(lut, 51), [51, 0, 26]);
+  assert.equal(lut[51 * 4 + 3], 255);
+  assert.deepEqual([levelOf(-1), levelOf(0), levelOf(0.5), levelOf(1), levelOf(7), levelOf(NaN)], [0, 0, 128, 255, 255, 0]);
+  const light = buildLut(STOPS.light);
+  assert.deepEqual(lutColor(light, 0), parseHex("#f8fafc"));
+  assert.deepEqual(lutColor(light, 255), parseHex("#1e1457"));
+  assert.ok(prefersDarkText(lutColor(light, 0)) && !prefersDarkText(lutColor(light, 255)));
+  assert.throws(() => buildLut([[0.2, "#000000"], [1, "#ffffff"]]));
+  assert.throws(() => parseHex("red"));
+});
+
+test("a pattern paints one pixel per (query_pos, key_pos) through the LUT", () => {
+  const lut = buildLut([
+    [0, "#000000"],
+    [1, "#ffffff"],
+  ]);
+  const p: HeadPattern = {
+    runId: 1, layer: 0, head: 0, seqLen: 2, packing: "tril",
+    scales: new Float32Array([1, 0.5]),
+    values: new Uint8Array([255, 255, 128]),
+  };
+  const out = { width: 2, height: 2, data: new Uint8ClampedArray(16) };
+  paintPattern(p, lut, out);
+  const px = (x: number, y: number) => out.data[(y * 2 + x) * 4];
+  assert.deepEqual([px(0, 0), px(1, 0), px(0, 1), px(1, 1)], [255, 0, 128, 64]);
+  assert.throws(() => paintPattern(p, lut, { width: 3, height: 3, data: new Uint8ClampedArray(36) }));
+});
+
+test("atlas bytes are [layer, head, query_bin, key_bin] and land in a head-column grid", () => {
+  const [nLayers, nHeads, t] = [2, 3, 2];
+  assert.equal(atlasOffset(nHeads, t, 1, 2), (1 * 3 + 2) * 4);
+  const atlas = new Uint8Array(nLayers * nHeads * t * t);
+  atlas[atlasOffset(nHeads, t, 1, 2) + 1 * t + 0] = 200; // layer 1, head 2, qbin 1, kbin 0
+  const lut = buildLut([
+    [0, "#000000"],
+    [1, "#ffffff"],
+  ]);
+  const out = { width: nHeads * t, height: nLayers * t, data: new Uint8ClampedArray(nHeads * t * nLayers * t * 4) };
+  paintAtlas(atlas, nLayers, nHeads, t, lut, out);
+  const x = 2 * t + 0;
+  const y = 1 * t + 1;
+  assert.equal(out.data[(y * out.width + x) * 4], 200);
+  const lit = [...out.data].filter((v, i) => i % 4 === 0 && v > 0);
+  assert.equal(lit.length, 1);
+  assert.throws(() => paintAtlas(atlas.subarray(1), nLayers, nHeads, t, lut, out));
+});
+
+test("atlas hit-testing is the inverse of cell placement", () => {
+  const layout = atlasLayout(12, 12, 300);
+  assert.equal(layout.width <= 300, true);
+  for (const ref of [{ layer: 0, head: 0 }, { layer: 5, head: 11 }, { layer: 11, head: 3 }]) {
+    const { x, y } = atlasCellOrigin(layout, ref);
+    assert.deepEqual(atlasHeadAt(layout, x + layout.cell / 2, y + layout.cell / 2), ref);
+  }
+  assert.equal(atlasHeadAt(layout, 3, 40), null, "the layer label margin");
+  assert.equal(atlasHeadAt(layout, 40, 3), null, "the head label margin");
+  assert.equal(atlasHeadAt(layout, layout.width + 1, 40), null);
+  assert.deepEqual(moveSelection({ layer: 0, head: 0 }, "ArrowRight", 2, 2), { layer: 0, head: 1 });
+  assert.deepEqual(moveSelection({ layer: 0, head: 0 }, "ArrowUp", 2, 2), { layer: 0, head: 0 });
+  assert.deepEqual(moveSelection({ layer: 0, head: 1 }, "ArrowDown", 2, 2), { layer: 1, head: 1 });
+  assert.equal(moveSelection({ layer: 0, head: 0 }, "Enter", 2, 2), null);
+});
+
+test("pattern hit-testing and zoom arithmetic", () => {
+  const full = fullView(1024);
+  assert.deepEqual(cellAt(full, 512, 512, 0, 0), { query: 0, key: 0 });
+  assert.deepEqual(cellAt(full, 512, 512, 511.9, 100.2), { query: 200, key: 1023 });
+  assert.equal(cellAt(full, 512, 512, 512, 10), null);
+  assert.equal(cellAt(full, 512, 512, -1, 10), null);
+  const half = zoom(full, 1024, 0.5);
+  assert.deepEqual(half, { x0: 256, y0: 256, size: 512 });
+  assert.deepEqual(cellAt(half, 512, 512, 1.5, 3.5), { query: 259, key: 257 });
+  assert.deepEqual(cellBox(half, 512, 512, { query: 259, key: 257 }), { x: 1, y: 3, w: 1, h: 1 });
+  assert.equal(cellBox(half, 512, 512, { query: 0, key: 0 }), null);
+  // zooming about a corner keeps that corner fixed; zoom never goes below 8 cells or past the edges
+  assert.deepEqual(zoom(full, 1024, 0.25, 1, 1), { x0: 768, y0: 768, size: 256 });
+  assert.equal(zoom(half, 1024, 0.001).size, 8);
+  assert.deepEqual(zoom(half, 1024, 100), full);
+  assert.deepEqual(pan(half, 1024, 10_000, -10_000), { x0: 512, y0: 0, size: 512 });
+  assert.deepEqual(zoom(fullView(5), 5, 0.5), fullView(5), "short prompts do not zoom below their length");
+});
+
+test("whitespace gets a decorative glyph while the text stays exact", () => {
+  const segs = tokenSegments(" a\n\tb");
+  assert.deepEqual(segs, [
+    { text: " ", glyph: "·" },
+    { text: "a" },
+    { text: "\n", glyph: "⏎" },
+    { text: "\t", glyph: "→" },
+    { text: "b" },
+  ]);
+  assert.equal(segs.map((s) => s.text).join(""), " a\n\tb");
+  assert.deepEqual(tokenSegments("<img src=x>"), [{ text: "<img" }, { text: " ", glyph: "·" }, { text: "src=x>" }]);
+  assert.deepEqual(tokenSegments(""), []);
+});
