@@ -1,0 +1,122 @@
+"""Tier B: the real widget in real JupyterLab 4 and Notebook 7, driven in Chromium.
+
+Each test opens a notebook, runs it, switches the head from the side panel and edits the prompt,
+then asks the kernel what it saw: the browser and the kernel must agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from jupyter_app import JupyterServer, serve, write_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.jupyter]
+
+#: Messages Jupyter itself logs on a clean load (not ours).
+KNOWN_NOISE = (
+    "reading 'schema'",
+    "favicon",
+    "Failed to load resource",
+    "Command 'filebrowser:open-path' not registered",  # Notebook 7 after a Lab session
+)
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+}"""
+
+EXECUTE = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({ code });
+  let out = '';
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text;
+    if (msg.header.msg_type === 'error') out += 'ERROR ' + msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    yield from serve(tmp_path_factory.mktemp("jupyter"))
+
+
+def _open_and_run(page: Any, url: str) -> Any:
+    page.goto(url)
+    page.wait_for_function(KERNEL_IDLE, polling=250, timeout=90_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    widget = page.locator(".jp-OutputArea-output .headscope")
+    failed = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    widget.locator(".hs-tok").first.or_(failed).first.wait_for(timeout=90_000)
+    if failed.count():
+        pytest.fail(f"the notebook raised: {failed.first.inner_text()}")
+    return widget
+
+
+def _kernel(page: Any, code: str) -> str:
+    return str(page.evaluate(EXECUTE, code)).strip()
+
+
+def _wait_kernel(page: Any, code: str, expected: str, timeout_ms: int = 10_000) -> None:
+    """Poll the kernel until ``code`` prints ``expected``: widget updates from the browser are
+    throttled while the kernel is busy, so an execute request can overtake the last one."""
+    seen = ""
+    for _ in range(timeout_ms // 250):
+        seen = _kernel(page, code)
+        if seen == expected:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the kernel printed {seen!r}, expected {expected!r}")
+
+
+@pytest.mark.parametrize("app", ["lab", "notebooks"])
+def test_widget_in_jupyter(app: str, jupyter: JupyterServer, browser_page: Any, tmp_path: Path) -> None:
+    page, errors = browser_page
+    name = f"hs_{app}.ipynb"
+    write_notebook(
+        jupyter.root / name,
+        "import headscope\nw = headscope.show(None, 'ab ab ab')\nw",
+    )
+    url = f"{jupyter.url}/lab/tree/{name}" if app == "lab" else f"{jupyter.url}/notebooks/{name}"
+    widget = _open_and_run(page, url)
+    tokens = widget.locator(".hs-tok")
+    assert tokens.count() == 9  # BOS + 8 bytes
+
+    # switch the head from the side panel's atlas with the keyboard
+    atlas = widget.locator(".hs-atlas-canvas")
+    atlas.focus()
+    for key in ("ArrowDown", "ArrowRight", "ArrowRight"):
+        page.keyboard.press(key)
+    assert "Selected: layer 1, head 2." in (atlas.get_attribute("aria-label") or "")
+    _wait_kernel(page, "print(w.layer, w.head)", "1 2")
+
+    # edit the prompt: Enter re-runs the model in the kernel, the view shows the new tokens
+    box = widget.locator(".hs-prompt-input")
+    box.fill("xyz!")
+    box.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.jp-OutputArea-output .headscope .hs-tok').length === 5",
+        polling=250,
+        timeout=60_000,
+    )
+    texts = [t.strip() for t in tokens.all_text_contents()]
+    assert texts[1:] == ["x", "y", "z", "!"]
+    assert _kernel(page, "print(w.prompt, w.run_id, w.history)") == "xyz! 2 ['ab ab ab']"
+
+    # a prompt too long for the context: the error shows, the prompt and tokens stay
+    box.fill("z" * 300)
+    box.press("Enter")
+    status = widget.locator(".hs-status-text")
+    status.filter(has_text="context holds 256").wait_for(timeout=60_000)
+    assert box.input_value() == "z" * 300
+    assert tokens.count() == 5
+    assert _kernel(page, "print(w.status)") == "error"
+
+    bad = [e for e in errors if not any(n in e for n in KNOWN_NOISE)]
+    assert not bad, bad
