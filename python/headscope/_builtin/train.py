@@ -1,0 +1,232 @@
+"""Train the built-in model.
+
+    HF_HUB_OFFLINE=1 python -m headscope._builtin.train --out DIR [--steps N] [--seed S] [--threads T]
+
+Writes ``DIR/builtin.safetensors`` and ``DIR/card.json``.  CPU only, seeded,
+with a pinned thread count: the same seed, steps and thread count give
+bitwise-identical weights.  To refresh the shipped model, train into a scratch
+directory and copy both files into ``python/headscope/_builtin/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headscope._builtin.data import DataRecipe, make_batch
+from headscope._builtin.model import BUILTIN_SPEC, ModelSpec, build_model, save_weights
+
+WEIGHTS_NAME = "builtin.safetensors"
+CARD_NAME = "card.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation knobs (stored in the model card)."""
+
+    steps: int = 3000
+    seed: int = 0
+    threads: int = 2
+    lr: float = 3e-3
+    min_lr_fraction: float = 0.3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    tokens_per_step: int = 2048
+    # (fraction of steps at which the phase ends, sequence length incl. BOS)
+    curriculum: tuple[tuple[float, int], ...] = ((0.25, 32), (0.5, 64), (0.75, 128), (1.0, 256))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["curriculum"] = [list(c) for c in self.curriculum]
+        return d
+
+    def seq_len(self, step: int) -> int:
+        for end, length in self.curriculum:
+            if step < end * self.steps:
+                return length
+        return self.curriculum[-1][1]
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        t = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        f = self.min_lr_fraction + (1 - self.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * t))
+        return self.lr * f
+
+
+def train_model(
+    spec: ModelSpec = BUILTIN_SPEC,
+    config: TrainConfig = TrainConfig(),
+    recipe: DataRecipe = DataRecipe(),
+    *,
+    log_every: int = 100,
+    log: Any = None,
+    probe: bool = False,
+) -> tuple[Any, dict[str, Any]]:
+    """Train from scratch; returns ``(model, history)``. Deterministic given the arguments."""
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = build_model(spec, seed=config.seed, device="cpu")
+    model.train()
+    # The bridge's wrapped TransformerLens-native module: same parameters, no hook dispatch.
+    net = model.original_model
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay
+    )
+    losses: list[float] = []
+    checkpoints: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for step in range(config.steps):
+        seq_len = min(config.seq_len(step), spec.n_ctx)
+        batch = max(1, config.tokens_per_step // seq_len)
+        tokens = torch.from_numpy(make_batch(rng, batch, seq_len, recipe))
+        for group in opt.param_groups:
+            group["lr"] = config.lr_at(step)
+        logits = net(tokens)
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1)
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        if log is not None and (step % log_every == 0 or step == config.steps - 1):
+            recent = float(np.mean(losses[-log_every:]))
+            elapsed = time.perf_counter() - t0
+            entry: dict[str, Any] = {"step": step, "loss": recent, "seconds": round(elapsed, 1)}
+            msg = f"step {step:5d}  len {seq_len:3d}  loss {recent:.4f}  {elapsed:6.1f}s"
+            if probe:
+                entry.update(_probe(model))
+                msg += f"  induction {entry['induction']:.2f}  previous {entry['previous_token']:.2f}"
+            checkpoints.append(entry)
+            log(msg)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    tail = max(1, min(100, len(losses) // 10))
+    history = {
+        "train_seconds": round(seconds, 1),
+        "final_loss": float(np.mean(losses[-tail:])),
+        "first_loss": losses[0] if losses else float("nan"),
+        "losses": losses,
+        "log": checkpoints,
+    }
+    return model, history
+
+
+def _probe(model: Any) -> dict[str, float]:
+    """Best induction and previous-token scores on a small fixed probe (for the log only)."""
+    from headscope._builtin.evaluate import _mean_scores, _patterns_and_logits, repeated_random_tokens
+    from headscope._scores import induction_score, previous_token_score
+
+    tokens = repeated_random_tokens(np.random.default_rng(5), 30, 8)
+    model.eval()
+    pattern, _ = _patterns_and_logits(model, tokens)
+    model.train()
+    return {
+        "induction": float(_mean_scores(induction_score, pattern, tokens).max()),
+        "previous_token": float(_mean_scores(previous_token_score, pattern, tokens).max()),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import transformer_lens
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformer_lens": getattr(transformer_lens, "__version__", "?"),
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def run(out: Path, config: TrainConfig, spec: ModelSpec = BUILTIN_SPEC, recipe: DataRecipe = DataRecipe()) -> dict[str, Any]:
+    """Train, evaluate, and write weights and card into ``out``; returns the card."""
+    from headscope._builtin.evaluate import evaluate
+
+    out.mkdir(parents=True, exist_ok=True)
+    model, hist = train_model(spec, config, recipe, log=lambda s: print(s, flush=True), probe=True)
+    t = time.perf_counter()
+    report = evaluate(model)
+    eval_seconds = time.perf_counter() - t
+    weights = out / WEIGHTS_NAME
+    save_weights(model, weights, {"format": "headscope-builtin-1"})
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    card = {
+        "name": "headscope-builtin",
+        "format": 1,
+        "description": (
+            "2-layer attention-only byte-level transformer trained on repeated random "
+            "segments and English-like text; it has previous-token and induction heads."
+        ),
+        "architecture": spec.to_dict(),
+        "tokenizer": {
+            "kind": "bytes",
+            "vocab": "ids 0-255 are UTF-8 bytes; 256 <|bos|>, 257 <|eos|>, 258 <|pad|>",
+            "prepends_bos": True,
+        },
+        "seed": config.seed,
+        "threads": config.threads,
+        "steps": config.steps,
+        "training": config.to_dict(),
+        "data_recipe": recipe.to_dict(),
+        "train_seconds": hist["train_seconds"],
+        "eval_seconds": round(eval_seconds, 1),
+        "final_loss": hist["final_loss"],
+        "loss_log": hist["log"],
+        "weights_file": WEIGHTS_NAME,
+        "weights_bytes": weights.stat().st_size,
+        "weights_sha256": digest,
+        "versions": _versions(),
+        "command": "python -m headscope._builtin.train --out DIR "
+        f"--steps {config.steps} --seed {config.seed} --threads {config.threads} "
+        f"--lr {config.lr} --tokens-per-step {config.tokens_per_step}",
+        "roles": report["roles"],
+        "scores": report["summary"],
+        "eval": {k: v for k, v in report.items() if k not in ("roles", "summary")},
+    }
+    (out / CARD_NAME).write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m headscope._builtin.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, type=Path, help="directory for builtin.safetensors and card.json")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--threads", type=int, default=TrainConfig.threads)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--tokens-per-step", type=int, default=TrainConfig.tokens_per_step)
+    args = p.parse_args(argv)
+    config = TrainConfig(
+        steps=args.steps, seed=args.seed, threads=args.threads, lr=args.lr,
+        tokens_per_step=args.tokens_per_step,
+    )
+    card = run(args.out, config)
+    s = card["scores"]
+    print(json.dumps({k: s[k] for k in ("induction_head", "induction_by_length", "loss_ratio_by_length",
+                                         "previous_token_head", "previous_token_random",
+                                         "previous_token_english", "repeated_sentence_peak_fraction",
+                                         "passed")}, indent=1))
+    print(f"trained {card['train_seconds']} s, final loss {card['final_loss']:.4f}, "
+          f"weights {card['weights_bytes']} bytes -> {args.out}")
+    return 0 if s["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

