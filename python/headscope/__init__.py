@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from ._loading import ModelUnavailableError, load_model
 from ._run import AttentionRun
 from ._widget import AttentionWidget
 
 __version__ = "0.1.0"
+
+
+def _resolve_model(model: Any) -> Any:
+    """``None`` means the built-in model, a string a name for :func:`load_model`."""
+    return load_model(model or "builtin") if model is None or isinstance(model, str) else model
 
 
 def show(model: Any, prompt: str, *, layer: int = 0, head: int = 0) -> AttentionWidget:
@@ -25,8 +32,7 @@ def show(model: Any, prompt: str, *, layer: int = 0, head: int = 0) -> Attention
     """
     from ._adapters import check_model, run_model
 
-    if model is None or isinstance(model, str):
-        model = load_model(model or "builtin")
+    model = _resolve_model(model)
     check_model(model)
     widget = AttentionWidget(run_model(model, prompt), model=model)
     widget.layer, widget.head = layer, head
@@ -50,10 +56,36 @@ def show_attention(
     return widget
 
 
+def head_scores(
+    source: AttentionWidget | AttentionRun | Any, prompt: str | None = None
+) -> dict[str, np.ndarray]:
+    """Previous-token, induction and duplicate-token scores of every head, each ``[layer, head]``.
+
+    ``source`` is a widget (its current run), an :class:`AttentionRun`, or a model (or ``None``
+    for the built-in model) to run on ``prompt``. Definitions, and how positions without a valid
+    target are treated, are in ``headscope._scores``. Precomputed runs without token ids compare
+    token strings.
+    """
+    from ._adapters import run_model
+    from ._scores import head_scores as scores
+
+    if isinstance(source, (AttentionWidget, AttentionRun)):
+        if prompt is not None:
+            raise TypeError("pass a prompt only with a model; a widget or a run has its own")
+        run = source.run_result if isinstance(source, AttentionWidget) else source
+    elif prompt is None:
+        raise TypeError("head_scores(model, prompt) needs a prompt to run the model on")
+    else:
+        run = run_model(_resolve_model(source), prompt)
+    ids = run.token_ids if run.token_ids is not None else np.unique(run.tokens, return_inverse=True)[1]
+    return {name: np.asarray(value) for name, value in scores(run.pattern, ids).items()}
+
+
 __all__ = [
     "AttentionRun",
     "AttentionWidget",
     "ModelUnavailableError",
+    "head_scores",
     "load_model",
     "show",
     "show_attention",

@@ -146,3 +146,36 @@ def test_widgets_are_independent(make_attention) -> None:
 def test_show_with_the_builtin_model_by_name_or_none() -> None:
     w = headscope.show(None, "ab ab")
     assert w.model_name == "headscope-builtin" and w.tokens[1:] == ["a", "b", " ", "a", "b"]
+
+
+def test_head_scores_from_a_widget_a_run_or_a_model(tiny_model) -> None:
+    w = headscope.show(tiny_model, "abcabc")
+    from_widget = headscope.head_scores(w)
+    from_run = headscope.head_scores(w.run_result)
+    from_model = headscope.head_scores(tiny_model, "abcabc")
+    assert set(from_widget) == {"previous_token", "induction", "duplicate_token"}
+    for name, value in from_widget.items():
+        assert value.shape == (2, 4)
+        np.testing.assert_allclose(value, from_run[name])
+        np.testing.assert_allclose(value, from_model[name], atol=1e-6)
+    layer0 = w.run_result.head(0, 1)
+    expected = np.mean([layer0[q, q - 1] for q in range(1, len(w.tokens))])
+    assert from_widget["previous_token"][0, 1] == pytest.approx(expected, abs=1e-6)
+
+
+def test_head_scores_of_precomputed_attention_match_token_strings() -> None:
+    tokens = ["<bos>", "a", "b", "c", "a", "b"]
+    att = np.zeros((1, 1, 6, 6), np.float32)
+    att[0, 0, [0, 1, 2, 3], [0, 0, 1, 2]] = 1  # previous token
+    att[0, 0, 4, 2] = 1  # induction: the token after the earlier "a"
+    att[0, 0, 5, 3] = 1  # induction: the token after the earlier "b"
+    scores = headscope.head_scores(headscope.show_attention(tokens, att))
+    assert scores["induction"][0, 0] == pytest.approx(1.0)
+    assert scores["previous_token"][0, 0] == pytest.approx(3 / 5)
+
+
+def test_head_scores_argument_errors(precomputed) -> None:
+    with pytest.raises(TypeError, match="needs a prompt"):
+        headscope.head_scores(object())
+    with pytest.raises(TypeError, match="has its own"):
+        headscope.head_scores(precomputed, "abc")
