@@ -1,0 +1,46 @@
+"""The README's main job: `headscope demo` runs the example notebook on the built-in model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from headscope.__main__ import main
+
+
+def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capsys, monkeypatch) -> None:
+    import numpy as np
+
+    import headscope
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--out", "demo.ipynb", "--timeout", "300"]) == 0
+    printed = capsys.readouterr().out
+    found = {
+        name: (int(layer), int(head), float(score))
+        for name, layer, head, score in re.findall(
+            r"(\w+) head: layer (\d+), head (\d+)  \(score ([0-9.]+)\)", printed
+        )
+    }
+    assert set(found) == {"previous_token", "induction"}
+    notebook = nbformat.read(str(tmp_path / "demo.ipynb"), as_version=4)
+    prompt = re.search(r'prompt = "([^"]+)"', "".join(c.source for c in notebook.cells)).group(1)
+    scores = headscope.head_scores(None, prompt)
+    for name, (layer, head, score) in found.items():
+        best = np.unravel_index(np.argmax(scores[name]), scores[name].shape)
+        assert (layer, head) == tuple(int(i) for i in best)
+        assert score == pytest.approx(float(scores[name][layer, head]), abs=0.006)
+    assert "GPT-2 is not available here" in printed  # offline: a clear message, no traceback
+
+    notebook = nbformat.read(str(tmp_path / "demo.ipynb"), as_version=4)
+    views = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+    ]
+    assert len(views) == 2
+    assert not [o for c in notebook.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
