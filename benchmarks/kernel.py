@@ -1,0 +1,160 @@
+"""Kernel-side cost of a headscope widget: bytes on the wire, seconds, peak memory.
+
+Model: GPT-2 Small geometry (12 layers x 12 heads, d_model 768, vocab 50257) with random weights,
+built offline by TransformerBridge.boot_native, fed by the built-in byte tokenizer (one token per
+byte, so an n-token prompt is exactly n - 1 characters). Each size runs in a fresh process so that
+peak memory is its own.
+
+    python benchmarks/kernel.py                # 128, 512, 1024 tokens
+    python benchmarks/kernel.py --sizes 64 --repeats 1 --layers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> int:
+    """Reset the peak-RSS mark (Linux clear_refs) and return the current RSS in KiB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _rss_kib("VmRSS")
+
+
+def _peak_since(base_kib: int) -> float:
+    return (_rss_kib("VmHWM") - base_kib) / 1024
+
+
+def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int) -> dict[str, Any]:
+    import torch
+    from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+    from headscope import AttentionWidget
+    from headscope._adapters import run_model
+    from headscope._builtin.tokenizer import ByteTokenizer
+    from headscope._wire import encode_head
+
+    torch.set_num_threads(threads)
+    cfg = TransformerBridgeConfig(
+        d_model=768, d_head=64, n_heads=12, n_layers=n_layers, d_mlp=3072, n_ctx=1024,
+        d_vocab=50257, act_fn="gelu_new", normalization_type="LN", seed=0,
+    )
+    model = TransformerBridge.boot_native(cfg, tokenizer=ByteTokenizer())
+    model.eval()
+    prompt = ("The cat sat on the mat. " * 64)[: n_tokens - 1]
+    tokens = model.to_tokens(prompt, truncate=False)
+    assert tokens.shape[-1] == n_tokens, tokens.shape
+
+    with torch.no_grad():
+        model(tokens)  # warm-up
+
+    forward, total, peaks_forward, peaks_total = [], [], [], []
+    widget = None
+    for _ in range(repeats):
+        if what == "forward":
+            base = _reset_peak()
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                logits = model(tokens)
+            forward.append(time.perf_counter() - t0)
+            peaks_forward.append(_peak_since(base))
+            del logits
+        else:
+            widget = None
+            base = _reset_peak()
+            t0 = time.perf_counter()
+            widget = AttentionWidget(run_model(model, prompt), model=model)
+            run = widget.run_result
+            first_head = encode_head(run.head(0, 0), run.causal)
+            total.append(time.perf_counter() - t0)
+            peaks_total.append(_peak_since(base))
+    if what == "forward":
+        return {"forward_s": statistics.median(forward), "forward_min_s": min(forward),
+                "forward_max_s": max(forward), "peak_forward_mib": statistics.median(peaks_forward)}
+
+    assert widget is not None
+    run = widget.run_result
+    head_times = []
+    for layer in range(run.n_layers):
+        t0 = time.perf_counter()
+        scales, values = encode_head(run.head(layer, 5), run.causal)
+        head_times.append(time.perf_counter() - t0)
+    tokens_json = len(json.dumps(widget.tokens).encode())
+    head_bytes = len(first_head[0]) + len(first_head[1])
+    return {
+        "tokens": n_tokens,
+        "layers": run.n_layers,
+        "heads": run.n_layers * run.n_heads,
+        "threads": threads,
+        "widget_ready_s": statistics.median(total),
+        "widget_ready_min_s": min(total),
+        "widget_ready_max_s": max(total),
+        "first_paint_bytes": len(widget.atlas) + tokens_json + head_bytes,
+        "atlas_bytes": len(widget.atlas),
+        "tokens_json_bytes": tokens_json,
+        "head_bytes": head_bytes,
+        "encode_head_ms": 1000 * statistics.median(head_times),
+        "peak_widget_mib": statistics.median(peaks_total),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1024])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="write the results here as JSON")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # worker mode: one size
+    parser.add_argument("--what", choices=["forward", "widget"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.one:
+        print(json.dumps(measure(args.one, args.what, args.repeats, args.layers, args.threads)))
+        return
+
+    rows = []
+    for n in args.sizes:
+        row: dict[str, Any] = {}
+        for what in ("forward", "widget"):  # separate processes: each peak is its own
+            cmd = [sys.executable, __file__, "--one", str(n), "--what", what, "--repeats",
+                   str(args.repeats), "--layers", str(args.layers), "--threads", str(args.threads)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            row.update(json.loads(out.strip().splitlines()[-1]))
+        row["overhead_s"] = row["widget_ready_s"] - row["forward_s"]
+        row["peak_ratio"] = row["peak_widget_mib"] / row["peak_forward_mib"]
+        rows.append(row)
+
+    head = ("| tokens | heads | forward s | widget ready s | overhead s | first paint B | "
+            "further head B | encode head ms | peak forward MiB | peak widget MiB | peak ratio |")
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in rows:
+        print(f"| {r['tokens']} | {r['heads']} | {r['forward_s']:.3f} | {r['widget_ready_s']:.3f} | "
+              f"{r['overhead_s']:.3f} | {r['first_paint_bytes']:,} | {r['head_bytes']:,} | "
+              f"{r['encode_head_ms']:.1f} | {r['peak_forward_mib']:.0f} | {r['peak_widget_mib']:.0f} | "
+              f"{r['peak_ratio']:.2f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
