@@ -62,39 +62,36 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int)
     tokens = model.to_tokens(prompt, truncate=False)
     assert tokens.shape[-1] == n_tokens, tokens.shape
 
-    with torch.no_grad():
-        model(tokens)  # warm-up
-
-    forward, total, peaks_forward, peaks_total = [], [], [], []
+    # Peak memory: the high-water mark above the loaded model, over the warm-up and every
+    # repeat (the allocator reuses freed memory, so a later repeat alone can show no growth).
+    base = _reset_peak()
+    forward, total = [], []
     widget = None
-    for _ in range(repeats):
+    for i in range(repeats + 1):  # the first round is a warm-up and is not timed
         if what == "forward":
-            base = _reset_peak()
             t0 = time.perf_counter()
             with torch.no_grad():
                 logits = model(tokens)
             forward.append(time.perf_counter() - t0)
-            peaks_forward.append(_peak_since(base))
             del logits
         else:
             widget = None
-            base = _reset_peak()
             t0 = time.perf_counter()
             widget = AttentionWidget(run_model(model, prompt), model=model)
             run = widget.run_result
-            first_head = encode_head(run.head(0, 0), run.causal)
+            first_head = encode_head(run.head(0, 0))[1:]
             total.append(time.perf_counter() - t0)
-            peaks_total.append(_peak_since(base))
+    forward, total = forward[1:], total[1:]
     if what == "forward":
         return {"forward_s": statistics.median(forward), "forward_min_s": min(forward),
-                "forward_max_s": max(forward), "peak_forward_mib": statistics.median(peaks_forward)}
+                "forward_max_s": max(forward), "peak_forward_mib": _peak_since(base)}
 
     assert widget is not None
     run = widget.run_result
     head_times = []
     for layer in range(run.n_layers):
         t0 = time.perf_counter()
-        scales, values = encode_head(run.head(layer, 5), run.causal)
+        encode_head(run.head(layer, 5))
         head_times.append(time.perf_counter() - t0)
     tokens_json = len(json.dumps(widget.tokens).encode())
     head_bytes = len(first_head[0]) + len(first_head[1])
@@ -111,7 +108,7 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int)
         "tokens_json_bytes": tokens_json,
         "head_bytes": head_bytes,
         "encode_head_ms": 1000 * statistics.median(head_times),
-        "peak_widget_mib": statistics.median(peaks_total),
+        "peak_widget_mib": _peak_since(base),
     }
 
 

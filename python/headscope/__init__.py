@@ -27,7 +27,7 @@ def show(model: Any, prompt: str, *, layer: int = 0, head: int = 0) -> Attention
     """Run ``model`` on ``prompt`` and return a widget of every head's attention.
 
     ``model`` is a TransformerLens ``TransformerBridge`` (or any model with ``to_tokens``,
-    ``to_str_tokens``, ``run_with_cache`` and hooks ``blocks.{layer}.attn.hook_pattern``), a
+    ``to_str_tokens``, ``run_with_hooks`` and hooks ``blocks.{layer}.attn.hook_pattern``), a
     name for :func:`load_model`, or ``None`` for headscope's built-in model.
     """
     from ._adapters import check_model, run_model

@@ -1,9 +1,14 @@
 """Model adapters: turn (model, prompt) into an :class:`AttentionRun`.
 
 One adapter serves TransformerLens 4.x ``TransformerBridge`` and older ``HookedTransformer``s
-alike, through the surface both share: ``to_tokens``, ``to_str_tokens``, ``run_with_cache`` and
+alike, through the surface both share: ``to_tokens``, ``to_str_tokens``, ``run_with_hooks`` and
 the hooks ``blocks.{layer}.attn.hook_pattern``. Nothing here imports a model class, so any model
 with that surface works.
+
+Patterns are captured by forward hooks on the pattern hook points alone (a cache of just those
+hooks). On a TransformerBridge this costs what a plain forward pass costs, while
+``run_with_cache`` with a names filter adds about 40 % (5.6 s against 3.9 s for GPT-2 Small
+geometry at 1024 tokens on 2 CPU threads).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import torch
 
 from ._run import AttentionRun, make_run
 
-_REQUIRED = ("to_tokens", "to_str_tokens", "run_with_cache")
+_REQUIRED = ("to_tokens", "to_str_tokens", "run_with_hooks")
 
 
 def pattern_hook(layer: int) -> str:
@@ -37,7 +42,7 @@ def check_model(model: Any) -> tuple[int, int]:
         raise TypeError(
             f"{type(model).__name__} is not a TransformerLens-style model: it lacks {what}. "
             "headscope.show needs a TransformerBridge (or a model with to_tokens, to_str_tokens, "
-            "run_with_cache, cfg and hooks blocks.{layer}.attn.hook_pattern); for attention you "
+            "run_with_hooks, cfg and hooks blocks.{layer}.attn.hook_pattern); for attention you "
             "computed yourself, use headscope.show_attention(tokens, attention)"
         )
     n_layers = int(getattr(cfg, "n_layers", 0) or 0)
@@ -60,7 +65,7 @@ def run_model(model: Any, prompt: str) -> AttentionRun:
     """Run ``model`` on ``prompt`` and return every head's attention pattern.
 
     Runs under ``torch.no_grad()`` in eval mode (the model's mode is restored afterwards) and
-    caches only the pattern hooks.
+    keeps only the pattern hooks' outputs.
     """
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
@@ -79,24 +84,28 @@ def run_model(model: Any, prompt: str) -> AttentionRun:
         )
     str_tokens = [str(t) for t in model.to_str_tokens(token_ids)]
 
-    names = {pattern_hook(i) for i in range(n_layers)}
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep(pattern: torch.Tensor, hook: Any) -> None:
+        captured[hook.name] = pattern.detach()
+
+    hooks = [(pattern_hook(i), keep) for i in range(n_layers)]
     was_training = bool(getattr(model, "training", False))
     if was_training:
         model.eval()  # dropout in attention would make rows sum to more than 1
     try:
         with torch.no_grad():
-            _, cache = model.run_with_cache(token_ids[None], names_filter=lambda n: n in names)
+            model.run_with_hooks(token_ids[None], fwd_hooks=hooks)
     finally:
         if was_training:
             model.train()
 
     layers = []
     for i in range(n_layers):
-        pattern = cache[pattern_hook(i)]
+        pattern = captured.pop(pattern_hook(i))
         if pattern.ndim == 4:  # [batch, head, query_pos, key_pos]
             pattern = pattern[0]
         layers.append(pattern)
-    del cache
     return make_run(
         str_tokens,
         layers,

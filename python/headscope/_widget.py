@@ -163,7 +163,7 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
             layer, head = check_head(
                 content.get("layer"), content.get("head"), run.n_layers, run.n_heads
             )
-            scales, values = encode_head(run.head(layer, head), run.causal)
+            packing, scales, values = encode_head(run.head(layer, head))
         except Exception as exc:
             self.send({"type": "head_error", "request_id": request_id, "message": str(exc)})
             return
@@ -175,7 +175,7 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 "layer": layer,
                 "head": head,
                 "seq_len": run.seq_len,
-                "packing": "tril" if run.causal else "full",
+                "packing": packing,
             },
             [scales, values],
         )

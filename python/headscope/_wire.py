@@ -38,21 +38,23 @@ def _lower_mask(n: int) -> np.ndarray:
     return np.tri(n, dtype=bool)
 
 
-def encode_head(
-    pattern: Float[np.ndarray, "query_pos key_pos"], causal: bool
-) -> tuple[bytes, bytes]:
-    """Quantize one head to ``(scales, values)``: float32 row maxima and uint8 per-row fractions.
+def encode_head(pattern: Float[np.ndarray, "query_pos key_pos"]) -> tuple[str, bytes, bytes]:
+    """Quantize one head to ``(packing, scales, values)``.
 
-    With ``causal`` only the lower triangle travels, row by row.
+    ``scales`` are the float32 row maxima, ``values`` uint8 fractions of them. A causal head
+    (nothing above the diagonal) travels as its lower triangle, row by row (``"tril"``); any
+    other head travels whole (``"full"``).
     """
     scales = pattern.max(axis=1).astype(np.float32)
     safe = np.where(scales > 0, scales, np.float32(1.0))
     q = pattern * (np.float32(255.0) / safe)[:, None]
     np.rint(q, out=q)
     values = q.astype(np.uint8)
+    lower = _lower_mask(pattern.shape[0])
+    causal = not values[~lower].any()
     if causal:
-        values = values[_lower_mask(pattern.shape[0])]
-    return scales.astype("<f4").tobytes(), values.tobytes()
+        values = values[lower]
+    return ("tril" if causal else "full"), scales.astype("<f4").tobytes(), values.tobytes()
 
 
 def decode_head(scales: bytes, values: bytes, seq_len: int, packing: str) -> np.ndarray:

@@ -14,7 +14,7 @@ def test_matches_a_full_run_with_cache(tiny_model) -> None:
     prompt = "The cat sat. The cat sat."
     run = run_model(tiny_model, prompt)
     assert run.tokens == tiny_model.to_str_tokens(prompt)
-    assert run.prompt == prompt and run.causal
+    assert run.prompt == prompt
     _, cache = tiny_model.run_with_cache(prompt)
     for layer in range(tiny_model.cfg.n_layers):
         expected = cache[f"blocks.{layer}.attn.hook_pattern"][0]
@@ -22,21 +22,18 @@ def test_matches_a_full_run_with_cache(tiny_model) -> None:
     assert run.token_ids is not None and run.token_ids.shape == (len(run.tokens),)
 
 
-def test_caches_only_pattern_hooks(tiny_model, monkeypatch) -> None:
-    seen: list[Any] = []
-    original = tiny_model.run_with_cache
+def test_hooks_only_the_pattern_hook_points(tiny_model, monkeypatch) -> None:
+    seen: list[str] = []
+    original = tiny_model.run_with_hooks
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs.get("names_filter"))
-        logits, cache = original(*args, **kwargs)
-        seen.append(sorted(cache.keys()))
-        return logits, cache
+    def spy(*args: Any, fwd_hooks: Any = (), **kwargs: Any) -> Any:
+        seen.extend(name for name, _ in fwd_hooks)
+        return original(*args, fwd_hooks=fwd_hooks, **kwargs)
 
-    monkeypatch.setattr(tiny_model, "run_with_cache", spy)
-    run_model(tiny_model, "abc")
-    names_filter, cached = seen
-    assert callable(names_filter) and not names_filter("blocks.0.attn.hook_attn_scores")
-    assert cached == ["blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"]
+    monkeypatch.setattr(tiny_model, "run_with_hooks", spy)
+    run = run_model(tiny_model, "abc")
+    assert seen == ["blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"]
+    assert run.n_layers == 2
 
 
 def test_runs_without_grad_and_restores_training_mode(tiny_model) -> None:
@@ -71,7 +68,7 @@ def test_model_without_pattern_hooks(tiny_model) -> None:
     class NoHooks:
         cfg = tiny_model.cfg
         hook_dict = {"blocks.0.hook_resid_pre": None}
-        to_tokens = to_str_tokens = run_with_cache = staticmethod(lambda *a, **k: None)
+        to_tokens = to_str_tokens = run_with_hooks = staticmethod(lambda *a, **k: None)
 
     with pytest.raises(TypeError, match=r"no attention-pattern hook 'blocks.0.attn.hook_pattern'"):
         check_model(NoHooks())

@@ -19,7 +19,6 @@ def test_accepts_every_documented_shape(make_attention) -> None:
     per_layer = [torch.from_numpy(layer)[None] for layer in full]  # cache entries, batch dim 1
     run = make_run(TOKENS, per_layer)
     np.testing.assert_array_equal(run.pattern, full)
-    assert run.causal
 
 
 def test_torch_and_numpy_agree(make_attention) -> None:
@@ -78,11 +77,6 @@ def test_bad_tokens(tokens, error, message) -> None:
 def test_bad_container_type() -> None:
     with pytest.raises(TypeError, match="numpy array or a torch tensor"):
         make_run(TOKENS, [[0.0] * 4] * 4)
-
-
-def test_non_causal_attention_is_detected() -> None:
-    att = np.full((1, 1, 4, 4), 0.25, np.float32)
-    assert not make_run(TOKENS, att).causal
 
 
 def test_caller_array_is_never_modified(make_attention) -> None:

@@ -123,7 +123,7 @@ def test_a_model_that_fails_mid_run(live, tiny_model, monkeypatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr(tiny_model, "run_with_cache", broken)
+    monkeypatch.setattr(tiny_model, "run_with_hooks", broken)
     tokens = live.tokens
     live._handle_custom_msg({"type": "run", "prompt": "Another prompt"})
     assert live.status == "error" and "RuntimeError: CUDA out of memory" in live.error

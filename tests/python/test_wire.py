@@ -12,7 +12,8 @@ from headscope._wire import MAX_THUMB, decode_head, encode_atlas, encode_head
 @pytest.mark.parametrize("n", [1, 7, 300])
 def test_tril_round_trip_within_half_a_step(make_attention, n: int) -> None:
     head = make_attention(1, 1, n, seed=n)[0, 0]
-    scales, values = encode_head(head, causal=True)
+    packing, scales, values = encode_head(head)
+    assert packing == "tril"
     assert len(values) == n * (n + 1) // 2
     assert len(scales) == 4 * n
     decoded = decode_head(scales, values, n, "tril")
@@ -20,10 +21,11 @@ def test_tril_round_trip_within_half_a_step(make_attention, n: int) -> None:
     assert np.all(np.abs(decoded - head) <= bound)
 
 
-def test_full_packing_keeps_the_upper_triangle() -> None:
+def test_non_causal_heads_travel_whole() -> None:
     rng = np.random.default_rng(1)
     head = rng.dirichlet(np.ones(6), size=6).astype(np.float32)
-    scales, values = encode_head(head, causal=False)
+    packing, scales, values = encode_head(head)
+    assert packing == "full"
     assert len(values) == 36
     np.testing.assert_allclose(decode_head(scales, values, 6, "full"), head, atol=1 / 510)
 
@@ -33,13 +35,15 @@ def test_diffuse_rows_keep_their_precision() -> None:
     n = 1024
     head = np.tril(np.ones((n, n), np.float32))
     head /= head.sum(axis=1, keepdims=True)
-    decoded = decode_head(*encode_head(head, causal=True), n, "tril")
+    packing, scales, values = encode_head(head)
+    decoded = decode_head(scales, values, n, packing)
     np.testing.assert_allclose(decoded[-1], head[-1], rtol=1e-6)
 
 
 def test_all_zero_row_is_safe() -> None:
     head = np.zeros((3, 3), np.float32)
-    decoded = decode_head(*encode_head(head, causal=True), 3, "tril")
+    _, scales, values = encode_head(head)
+    decoded = decode_head(scales, values, 3, "tril")
     assert not np.isnan(decoded).any() and decoded.max() == 0
 
 
@@ -75,7 +79,7 @@ def test_budget_at_1024_tokens_144_heads() -> None:
     att[..., 0] = 1.0
     run = make_run([f"t{i}" for i in range(n)], att)
     _, atlas = encode_atlas(run)
-    scales, values = encode_head(run.head(0, 0), run.causal)
+    _, scales, values = encode_head(run.head(0, 0))
     head_bytes = len(scales) + len(values)
     assert head_bytes <= 600_000
     assert len(atlas) + head_bytes <= 2_000_000
