@@ -75,7 +75,9 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int)
             forward.append(time.perf_counter() - t0)
             del logits
         else:
-            widget = None
+            if widget is not None:
+                widget.close()  # ipywidgets keeps every open widget (and its run) alive
+                widget = None
             t0 = time.perf_counter()
             widget = AttentionWidget(run_model(model, prompt), model=model)
             run = widget.run_result
