@@ -47,6 +47,8 @@ export class HeadscopeView {
   private headError = "";
   private atlasSource: unknown = null;
   private syncQueued = false;
+  private theme: "light" | "dark" = "light";
+  private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
 
   constructor(
@@ -109,10 +111,12 @@ export class HeadscopeView {
       }
     });
     for (const name of TRAIT_NAMES) model.on(`change:${name}`, this.onChange);
+    this.themeWatch = watchTheme(() => this.repaintForTheme());
     this.sync();
   }
 
   dispose(): void {
+    this.themeWatch.stop();
     for (const name of TRAIT_NAMES) this.model.off(`change:${name}`, this.onChange);
     this.loader.dispose();
     this.pattern.dispose();
@@ -182,11 +186,22 @@ export class HeadscopeView {
     );
   }
 
+  /** The host switched light/dark (JupyterLab theme, VS Code, OS): recolour the canvases. */
+  private repaintForTheme(): void {
+    const theme = themeOf(this.root);
+    if (theme === this.theme) return;
+    this.theme = theme;
+    this.atlasSource = null;
+    this.renderAtlas();
+    if (this.shown !== null) this.showPattern(this.shown);
+  }
+
   private renderAtlas(): void {
     const t = this.traits;
     const source = this.model.get("atlas") as unknown;
     if (source !== this.atlasSource) {
       this.atlasSource = source;
+      this.theme = themeOf(this.root);
       this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(themeOf(this.root)));
     }
     this.side.atlas.setSelected({ layer: t.layer, head: t.head });
@@ -269,4 +284,25 @@ export class HeadscopeView {
     }
     this.tooltip.show(pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key)), x, y);
   }
+}
+
+interface ThemeWatch {
+  stop(): void;
+}
+
+/**
+ * Calls `changed` when the page may have switched between light and dark: JupyterLab flips
+ * `data-jp-theme-light` on <body>, VS Code swaps body classes, other hosts follow the OS.
+ */
+function watchTheme(changed: () => void): ThemeWatch {
+  const observer = new MutationObserver(changed);
+  observer.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light", "data-jp-theme-name"] });
+  const media = window.matchMedia("(prefers-color-scheme: dark)");
+  media.addEventListener("change", changed);
+  return {
+    stop: () => {
+      observer.disconnect();
+      media.removeEventListener("change", changed);
+    },
+  };
 }

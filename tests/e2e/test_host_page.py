@@ -296,6 +296,45 @@ def test_atlas_click_and_arrow_keys_switch_head(host: Host) -> None:
     assert close_color(host.pixel("a", ".hs-pattern-base", 2, 6), after, tol=0)
 
 
+def test_canvases_follow_a_switch_to_the_dark_theme(host: Host) -> None:
+    import headscope
+
+    w = headscope.show_attention(TOKENS, random_attention(2, 2, len(TOKENS), seed=3))
+    host.mount("a", w)
+    atlas_light = mean_brightness(host, "a", ".hs-atlas-canvas")
+    empty_light = host.pixel("a", ".hs-pattern-base", 7, 2)  # above the diagonal: weight 0
+    zero_light = host.legend_color("a", 0.0)
+    assert close_color(empty_light, zero_light)
+    # what JupyterLab does when the user picks a dark theme
+    host.page.evaluate("() => document.body.setAttribute('data-jp-theme-light', 'false')")
+    host.page.wait_for_function(
+        """() => {
+            const c = document.querySelector('#slot-a .hs-pattern-base');
+            const [r] = c.getContext('2d').getImageData(7, 2, 1, 1).data;
+            return r < 100;
+        }"""
+    )
+    empty_dark = host.pixel("a", ".hs-pattern-base", 7, 2)
+    assert not close_color(empty_dark, empty_light, tol=40), (empty_dark, empty_light)
+    atlas_dark = mean_brightness(host, "a", ".hs-atlas-canvas")
+    assert atlas_dark < atlas_light - 60, (atlas_dark, atlas_light)  # thumbnails repainted too
+
+
+def mean_brightness(host: Host, widget_id: str, selector: str) -> float:
+    return float(
+        host.page.evaluate(
+            """([id, sel]) => {
+                const c = document.querySelector(`#slot-${id} ${sel}`);
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let sum = 0, n = 0;
+                for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) { sum += (d[i] + d[i + 1] + d[i + 2]) / 3; n++; }
+                return sum / n;
+            }""",
+            [widget_id, selector],
+        )
+    )
+
+
 def test_untrusted_token_text_renders_as_text(host: Host) -> None:
     import headscope
 
