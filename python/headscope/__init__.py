@@ -57,16 +57,23 @@ def show_attention(
 
 
 def head_scores(
-    source: AttentionWidget | AttentionRun | Any, prompt: str | None = None
+    source: AttentionWidget | AttentionRun | Any,
+    prompt: str | None = None,
+    *,
+    template: Any = None,
 ) -> dict[str, np.ndarray]:
-    """Previous-token, induction and duplicate-token scores of every head, each ``[layer, head]``.
+    """Every head's scores, each a ``[layer, head]`` array.
 
-    ``source`` is a widget (its current run), an :class:`AttentionRun`, or a model (or ``None``
-    for the built-in model) to run on ``prompt``. Definitions, and how positions without a valid
-    target are treated, are in ``headscope._scores``. Precomputed runs without token ids compare
-    token strings.
+    Keys: ``previous_token``, ``induction``, ``duplicate_token``, ``bos_sink``, ``entropy``
+    (normalized to [0, 1]) and, with ``template``, ``custom``. ``source`` is a widget (its
+    current run), an :class:`AttentionRun`, or a model (or ``None`` for the built-in model) to run
+    on ``prompt``. ``template`` is a ``[query_pos, key_pos]`` array whose nonzero entries are the
+    targets, or a function of the token ids that returns one. Definitions, and how positions
+    without a valid target are treated, are in ``headscope._scores``. Runs without token ids
+    (precomputed attention) compare token strings.
     """
     from ._adapters import run_model
+    from ._scores import custom_score
     from ._scores import head_scores as scores
 
     if isinstance(source, (AttentionWidget, AttentionRun)):
@@ -78,7 +85,12 @@ def head_scores(
     else:
         run = run_model(_resolve_model(source), prompt)
     ids = run.token_ids if run.token_ids is not None else np.unique(run.tokens, return_inverse=True)[1]
-    return {name: np.asarray(value) for name, value in scores(run.pattern, ids).items()}
+    pattern = run.pattern
+    result = {name: np.asarray(value) for name, value in scores(pattern, ids).items()}
+    if template is not None:
+        causal = not bool(np.triu(pattern, 1).any())
+        result["custom"] = np.asarray(custom_score(pattern, ids, template, causal))
+    return result
 
 
 __all__ = [

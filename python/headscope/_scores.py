@@ -52,13 +52,17 @@ if TYPE_CHECKING:
     Scores = Union[Float[torch.Tensor, "*head"], Float[np.ndarray, "*head"]]
 
 __all__ = [
+    "bos_sink_score",
+    "custom_score",
     "duplicate_token_score",
+    "entropy_score",
     "duplicate_token_targets",
     "head_scores",
     "induction_score",
     "induction_targets",
     "previous_token_score",
     "previous_token_targets",
+    "template_targets",
 ]
 
 
@@ -180,10 +184,98 @@ def duplicate_token_score(pattern: Pattern, tokens: Tokens) -> Scores:
     return _masked_score(pattern, duplicate_token_targets(t))
 
 
+def bos_sink_score(pattern: Pattern, tokens: Tokens | None = None) -> Scores:
+    """Mean over query positions ``q >= 1`` of the attention on position 0 (the BOS sink).
+
+    The BOS row itself (which can only attend to position 0) is left out. NaN when there are
+    fewer than two positions.
+    """
+    n = _check(pattern, None if tokens is None else len(_tokens_np(tokens)))
+    mask = np.zeros((n, n), dtype=bool)
+    mask[1:, 0] = True
+    return _masked_score(pattern, mask)
+
+
+def entropy_score(pattern: Pattern, tokens: Tokens | None = None) -> Scores:
+    """Mean normalized entropy of the rows ``q >= 1``, in [0, 1].
+
+    Row ``q`` can attend to ``q + 1`` keys, so its entropy is divided by ``log(q + 1)``: 0 means
+    all attention on one key, 1 means uniform over the keys it can see. The BOS row (one key) is
+    left out. Rows are renormalized first, so masked or truncated rows still compare.
+    """
+    n = _check(pattern, None if tokens is None else len(_tokens_np(tokens)))
+    if n < 2:
+        shape = tuple(pattern.shape[:-2])
+        nan = np.full(shape, np.nan, dtype=np.float32)
+        if _is_torch(pattern):
+            import torch
+
+            return torch.from_numpy(nan)
+        return nan
+    if _is_torch(pattern):
+        import torch
+
+        p = pattern.detach().float()
+        p = p / p.sum(-1, keepdim=True).clamp_min(1e-30)
+        plogp = torch.where(p > 0, p * torch.log(p.clamp_min(1e-30)), torch.zeros_like(p))
+        h = -plogp.sum(-1)[..., 1:] / torch.log(torch.arange(2, n + 1, dtype=p.dtype, device=p.device))
+        return h.mean(-1)
+    p = np.asarray(pattern, dtype=np.float32)
+    p = p / np.maximum(p.sum(-1, keepdims=True), 1e-30)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0, p * np.log(np.maximum(p, 1e-30)), 0.0)
+    h = -plogp.sum(-1)[..., 1:] / np.log(np.arange(2, n + 1, dtype=np.float32))
+    return h.mean(-1)
+
+
+def template_targets(template: Any, tokens: Tokens, causal: bool = True) -> np.ndarray:
+    """The boolean ``[query_pos, key_pos]`` target mask of a custom template.
+
+    ``template`` is an array ``[query_pos, key_pos]`` (nonzero entries are targets) or a function
+    of the token ids that returns one. With ``causal``, targets above the diagonal
+    (``key_pos > query_pos``) are an error: a causal head cannot attend there.
+    """
+    t = _tokens_np(tokens)
+    n = len(t)
+    if callable(template):
+        template = template(t)
+    if _is_torch(template):
+        template = template.detach().cpu().numpy()
+    try:
+        arr = np.asarray(template, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"a template must be a numeric [query_pos, key_pos] array: {exc}") from None
+    if arr.shape != (n, n):
+        raise ValueError(
+            f"the template has shape {arr.shape}, but there are {n} tokens: "
+            f"expected [query_pos, key_pos] = [{n}, {n}]"
+        )
+    if not np.isfinite(arr).all():
+        raise ValueError("the template holds NaN or infinite values")
+    mask = arr != 0
+    if causal and np.triu(mask, 1).any():
+        q, k = (int(i) for i in np.argwhere(np.triu(mask, 1))[0])
+        raise ValueError(
+            f"the template marks key_pos {k} for query_pos {q}, above the diagonal, where a causal "
+            "head cannot attend; a template must be lower-triangular"
+        )
+    return mask
+
+
+def custom_score(pattern: Pattern, tokens: Tokens, template: Any, causal: bool = True) -> Scores:
+    """Attention mass on a custom template's targets, averaged over rows that have a target."""
+    t = _tokens_np(tokens)
+    _check(pattern, len(t))
+    return _masked_score(pattern, template_targets(template, t, causal))
+
+
 def head_scores(pattern: Pattern, tokens: Tokens) -> dict[str, Scores]:
-    """All three scores, keyed ``previous_token``, ``induction``, ``duplicate_token``."""
+    """The built-in scores, keyed ``previous_token``, ``induction``, ``duplicate_token``,
+    ``bos_sink`` and ``entropy``."""
     return {
         "previous_token": previous_token_score(pattern, tokens),
         "induction": induction_score(pattern, tokens),
         "duplicate_token": duplicate_token_score(pattern, tokens),
+        "bos_sink": bos_sink_score(pattern, tokens),
+        "entropy": entropy_score(pattern, tokens),
     }

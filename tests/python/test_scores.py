@@ -222,3 +222,34 @@ def test_relation_to_transformer_lens_mul() -> None:
         )
         ours = float(fn(p, tokens)[0, 0])
         assert mul == pytest.approx(ours * mask.any(-1).sum() / n, rel=1e-5), name
+
+
+def test_bos_sink_and_entropy_on_hand_made_heads() -> None:
+    import torch
+
+    from headscope._scores import bos_sink_score, entropy_score
+
+    n = 6
+    sink = np.zeros((n, n), np.float32)
+    sink[:, 0] = 1
+    uniform = np.tril(np.ones((n, n), np.float32))
+    uniform /= uniform.sum(-1, keepdims=True)
+    heads = np.stack([sink, uniform])  # [head, query_pos, key_pos]
+    np.testing.assert_allclose(bos_sink_score(heads), [1.0, np.mean([1 / (q + 1) for q in range(1, n)])], rtol=1e-6)
+    np.testing.assert_allclose(entropy_score(heads), [0.0, 1.0], atol=1e-6)
+    as_torch = entropy_score(torch.from_numpy(heads))
+    assert isinstance(as_torch, torch.Tensor)
+    np.testing.assert_allclose(as_torch.numpy(), [0.0, 1.0], atol=1e-6)
+    assert np.isnan(entropy_score(np.ones((1, 1), np.float32)))
+
+
+def test_entropy_lies_between_zero_and_one_on_random_heads() -> None:
+    from headscope._scores import entropy_score
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3, size=(3, 4, 20, 20))
+    logits[..., np.triu(np.ones((20, 20), dtype=bool), 1)] = -np.inf
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    e = entropy_score(p)
+    assert e.shape == (3, 4) and np.all((e > 0) & (e < 1))

@@ -153,9 +153,10 @@ def test_head_scores_from_a_widget_a_run_or_a_model(tiny_model) -> None:
     from_widget = headscope.head_scores(w)
     from_run = headscope.head_scores(w.run_result)
     from_model = headscope.head_scores(tiny_model, "abcabc")
-    assert set(from_widget) == {"previous_token", "induction", "duplicate_token"}
+    assert set(from_widget) == {"previous_token", "induction", "duplicate_token", "bos_sink", "entropy"}
     for name, value in from_widget.items():
         assert value.shape == (2, 4)
+        assert np.all((value >= 0) & (value <= 1 + 1e-6)), (name, value)
         np.testing.assert_allclose(value, from_run[name])
         np.testing.assert_allclose(value, from_model[name], atol=1e-6)
     layer0 = w.run_result.head(0, 1)
@@ -179,3 +180,43 @@ def test_head_scores_argument_errors(precomputed) -> None:
         headscope.head_scores(object())
     with pytest.raises(TypeError, match="has its own"):
         headscope.head_scores(precomputed, "abc")
+
+
+def test_head_scores_with_a_custom_template() -> None:
+    tokens = ["<bos>", "a", "b", "c", "d"]
+    att = np.zeros((1, 2, 5, 5), np.float32)
+    att[0, :, 0, 0] = 1
+    att[0, 0, np.arange(1, 5), 0] = 1  # head 0: BOS sink
+    att[0, 1, np.arange(1, 5), np.arange(1, 5)] = 1  # head 1: attends to itself
+    w = headscope.show_attention(tokens, att)
+    diagonal = np.eye(5)
+    scores = headscope.head_scores(w, template=diagonal)
+    np.testing.assert_allclose(scores["custom"], [[0.2, 1.0]])  # head 0 hits the diagonal at row 0 only
+    np.testing.assert_allclose(scores["bos_sink"], [[1.0, 0.0]])
+    np.testing.assert_allclose(scores["entropy"], [[0.0, 0.0]])
+    by_function = headscope.head_scores(w, template=lambda ids: np.eye(len(ids)))
+    np.testing.assert_allclose(by_function["custom"], scores["custom"])
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (np.eye(4), r"template has shape \(4, 4\), but there are 5 tokens"),
+        (np.triu(np.ones((5, 5))), "above the diagonal, where a causal head cannot attend"),
+        (np.full((5, 5), np.nan), "NaN"),
+        (lambda ids: "diagonal", "numeric"),
+    ],
+)
+def test_bad_custom_templates(template, message) -> None:
+    att = np.tril(np.ones((1, 1, 5, 5), np.float32))
+    att /= att.sum(-1, keepdims=True)
+    w = headscope.show_attention(["<bos>", "a", "b", "c", "d"], att)
+    with pytest.raises((ValueError, TypeError), match=message):
+        headscope.head_scores(w, template=template)
+
+
+def test_upper_triangle_templates_are_fine_for_non_causal_attention() -> None:
+    att = np.full((1, 1, 3, 3), 1 / 3, np.float32)
+    w = headscope.show_attention(["a", "b", "c"], att)
+    scores = headscope.head_scores(w, template=np.triu(np.ones((3, 3)), 1))
+    assert scores["custom"][0, 0] == pytest.approx((2 / 3 + 1 / 3) / 2)  # rows 0 and 1 have targets
