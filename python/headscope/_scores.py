@@ -199,33 +199,28 @@ def bos_sink_score(pattern: Pattern, tokens: Tokens | None = None) -> Scores:
 def entropy_score(pattern: Pattern, tokens: Tokens | None = None) -> Scores:
     """Mean normalized entropy of the rows ``q >= 1``, in [0, 1].
 
-    Row ``q`` can attend to ``q + 1`` keys, so its entropy is divided by ``log(q + 1)``: 0 means
-    all attention on one key, 1 means uniform over the keys it can see. The BOS row (one key) is
-    left out. Rows are renormalized first, so masked or truncated rows still compare.
+    Each row's entropy is divided by the log of the number of keys it can see: ``q + 1`` for a
+    causal head (nothing above the diagonal), ``n`` otherwise. 0 means all attention on one key,
+    1 means uniform over the visible keys. The BOS row is left out (one key in a causal head).
+    Rows are renormalized first, so masked or truncated rows still compare.
     """
     n = _check(pattern, None if tokens is None else len(_tokens_np(tokens)))
+    torch_in = _is_torch(pattern)
+    p = pattern.detach().cpu().float().numpy() if torch_in else np.asarray(pattern, dtype=np.float32)
     if n < 2:
-        shape = tuple(pattern.shape[:-2])
-        nan = np.full(shape, np.nan, dtype=np.float32)
-        if _is_torch(pattern):
-            import torch
-
-            return torch.from_numpy(nan)
-        return nan
-    if _is_torch(pattern):
+        out = np.full(p.shape[:-2], np.nan, dtype=np.float32)
+    else:
+        p = p / np.maximum(p.sum(-1, keepdims=True), np.float32(1e-30))
+        plogp = p * np.log(np.maximum(p, np.float32(1e-30)))  # 0 where p == 0
+        entropy = -plogp.sum(-1)[..., 1:]  # [*head, query_pos >= 1]
+        causal = ~np.triu(p, 1).any(axis=(-1, -2))  # [*head]
+        visible = np.where(causal[..., None], np.arange(2, n + 1), n).astype(np.float32)
+        out = (entropy / np.log(visible)).mean(-1)
+    if torch_in:
         import torch
 
-        p = pattern.detach().float()
-        p = p / p.sum(-1, keepdim=True).clamp_min(1e-30)
-        plogp = torch.where(p > 0, p * torch.log(p.clamp_min(1e-30)), torch.zeros_like(p))
-        h = -plogp.sum(-1)[..., 1:] / torch.log(torch.arange(2, n + 1, dtype=p.dtype, device=p.device))
-        return h.mean(-1)
-    p = np.asarray(pattern, dtype=np.float32)
-    p = p / np.maximum(p.sum(-1, keepdims=True), 1e-30)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(p > 0, p * np.log(np.maximum(p, 1e-30)), 0.0)
-    h = -plogp.sum(-1)[..., 1:] / np.log(np.arange(2, n + 1, dtype=np.float32))
-    return h.mean(-1)
+        return torch.from_numpy(np.asarray(out, dtype=np.float32))
+    return out
 
 
 def template_targets(template: Any, tokens: Tokens, causal: bool = True) -> np.ndarray:

@@ -185,17 +185,18 @@ def test_matches_slow_reference(seed: int) -> None:
         np.testing.assert_allclose(got_t[name].numpy(), want[name], rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-def test_many_heads_long_prompt_is_fast() -> None:
-    """GPT-2-small geometry: 144 heads x 256 positions in well under a second."""
-    import time
+def test_gpt2_geometry_gives_one_score_per_head() -> None:
+    """144 heads x 256 positions in one call: every score is [layer, head] and in [0, 1].
 
+    (Speed is measured in benchmarks/, never asserted in a test.)
+    """
     rng = np.random.default_rng(0)
     p = torch.softmax(torch.randn(12, 12, 256, 256), -1)
     tokens = torch.as_tensor(rng.integers(0, 50, 256))
-    t = time.perf_counter()
     scores = head_scores(p, tokens)
-    assert time.perf_counter() - t < 2.0
-    assert all(v.shape == (12, 12) for v in scores.values())
+    for name, value in scores.items():
+        assert value.shape == (12, 12), name
+        assert bool(((value >= 0) & (value <= 1 + 1e-6)).all()), name
 
 
 # --- relation to TransformerLens detect_head's "mul" measure ----------------------------
@@ -253,3 +254,10 @@ def test_entropy_lies_between_zero_and_one_on_random_heads() -> None:
     p /= p.sum(-1, keepdims=True)
     e = entropy_score(p)
     assert e.shape == (3, 4) and np.all((e > 0) & (e < 1))
+
+
+def test_entropy_of_non_causal_heads_uses_every_key() -> None:
+    from headscope._scores import entropy_score
+
+    full = np.full((1, 5, 5), 0.2, np.float32)  # uniform over all 5 keys, non-causal
+    np.testing.assert_allclose(entropy_score(full), [1.0], atol=1e-6)
