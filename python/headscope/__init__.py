@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._loading import ModelUnavailableError, load_model
+from ._probe import ProbeResult
 from ._run import AttentionRun
 from ._widget import AttentionWidget
 
@@ -93,11 +94,28 @@ def head_scores(
     return result
 
 
+def induction_probe(
+    model: Any = None, *, length: int = 50, batch: int = 4, seed: int = 0
+) -> ProbeResult:
+    """The standard induction diagnostic on ``model`` (``None``: the built-in model).
+
+    ``batch`` seeded rows of BOS + ``length`` random distinct tokens, repeated once. Returns the
+    induction and previous-token scores of every head (``[layer, head]``) and the per-position
+    loss, whose second half an induction circuit drives down. The check finds induction heads
+    whatever the user's prompt.
+    """
+    from ._probe import induction_probe as probe
+
+    return probe(_resolve_model(model), length=length, batch=batch, seed=seed)
+
+
 __all__ = [
     "AttentionRun",
     "AttentionWidget",
     "ModelUnavailableError",
+    "ProbeResult",
     "head_scores",
+    "induction_probe",
     "load_model",
     "show",
     "show_attention",
