@@ -67,7 +67,7 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int)
     base = _reset_peak()
     forward, total = [], []
     widget = None
-    for i in range(repeats + 1):  # the first round is a warm-up and is not timed
+    for _ in range(repeats + 1):  # the first round is a warm-up and is not timed
         if what == "forward":
             t0 = time.perf_counter()
             with torch.no_grad():
