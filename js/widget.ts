@@ -11,7 +11,9 @@ import { lutFor, themeOf } from "./renderers/lut";
 import { PatternView } from "./renderers/pattern";
 import { TokenView } from "./renderers/tokens";
 import { pairLines, Tooltip } from "./renderers/tooltip";
+import { scoreLines, scoreOf, scoreTable, type ScoreTable } from "./model/scores";
 import { SidePanel } from "./sidepanel/panel";
+import { NO_SCORE } from "./sidepanel/scores";
 import { StatusLine } from "./sidepanel/status";
 import { Store } from "./state/store";
 import {
@@ -47,6 +49,9 @@ export class HeadscopeView {
   private headError = "";
   private atlasSource: unknown = null;
   private syncQueued = false;
+  /** The score that colours the atlas ("" for none), and the run whose scores we asked for. */
+  private scoreChoice = NO_SCORE;
+  private scoresAskedFor = -1;
   private theme: "light" | "dark" = "light";
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
@@ -96,8 +101,15 @@ export class HeadscopeView {
         select: (ref) => selectHead(this.model, ref.layer, ref.head),
         hover: (ref, x, y) => {
           if (ref === null) this.tooltip.hide();
-          else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`], x, y);
+          else this.tooltip.show(this.headLines(ref.layer, ref.head), x, y);
         },
+      },
+      {
+        pick: (name) => {
+          this.scoreChoice = name;
+          this.renderScores();
+        },
+        select: (ref) => selectHead(this.model, ref.layer, ref.head),
       },
       (prompt) => this.model.send({ type: "run", prompt }),
       id,
@@ -165,6 +177,7 @@ export class HeadscopeView {
     this.update(clampToLength(this.state, t.tokens.length));
     this.renderHeader();
     this.renderAtlas();
+    this.renderScores();
     this.side.prompt.update(t.prompt, t.runId, t.canRun, t.status === "running");
     this.side.history.update(t.history, t.canRun);
     this.requestHead();
@@ -193,7 +206,34 @@ export class HeadscopeView {
     this.theme = theme;
     this.atlasSource = null;
     this.renderAtlas();
+    this.renderScores();
     if (this.shown !== null) this.showPattern(this.shown);
+  }
+
+  /** The current run's scores, or null while they are missing or belong to an older run. */
+  private scoreTableNow(): ScoreTable | null {
+    const t = this.traits;
+    if (t.scoresRunId !== t.runId) return null;
+    return scoreTable(t.scoreNames, t.nLayers, t.nHeads, t.scores);
+  }
+
+  /** Tint the atlas and list the best heads by the chosen score, asking the kernel once a run. */
+  private renderScores(): void {
+    const t = this.traits;
+    const table = this.scoreTableNow();
+    const lut = lutFor(themeOf(this.root));
+    if (this.scoreChoice !== NO_SCORE && table === null && this.scoresAskedFor !== t.runId) {
+      this.scoresAskedFor = t.runId;
+      this.model.send({ type: "request_scores" });
+    }
+    const values = table === null || this.scoreChoice === NO_SCORE ? null : scoreOf(table, this.scoreChoice);
+    this.side.atlas.setTint(values, lut);
+    this.side.scores.render(t.scoreNames, table, this.scoreChoice, lut);
+  }
+
+  private headLines(layer: number, head: number): string[] {
+    const table = this.scoreTableNow();
+    return [`layer ${layer}, head ${head}`, ...(table === null ? [] : scoreLines(table, layer, head))];
   }
 
   private renderAtlas(): void {

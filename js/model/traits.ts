@@ -1,6 +1,6 @@
 /** Typed, validated reads of the synced traits listed in docs/wire.md. */
 import type { AnyModel } from "./anywidget";
-import { asBytes } from "./bytes";
+import { asBytes, readFloat32LE } from "./bytes";
 
 export type RunStatus = "ready" | "running" | "error";
 
@@ -19,6 +19,10 @@ export interface Traits {
   error: string;
   canRun: boolean;
   modelName: string;
+  scoreNames: string[];
+  /** float32 `[score, layer, head]`, for run `scoresRunId` (docs/wire.md). */
+  scores: Float32Array;
+  scoresRunId: number;
 }
 
 /** Trait names whose change affects the view (for `change:<name>` subscriptions). */
@@ -37,6 +41,9 @@ export const TRAIT_NAMES = [
   "error",
   "can_run",
   "model_name",
+  "score_names",
+  "scores",
+  "scores_run_id",
 ] as const;
 
 function int(value: unknown): number {
@@ -49,6 +56,11 @@ function str(value: unknown): string {
 
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.map((item) => String(item)) : [];
+}
+
+function floats(value: unknown): Float32Array {
+  const bytes = asBytes(value);
+  return readFloat32LE(bytes, Math.floor(bytes.length / 4));
 }
 
 function status(value: unknown): RunStatus {
@@ -71,6 +83,9 @@ export function readTraits(model: AnyModel): Traits {
     error: str(model.get("error")),
     canRun: model.get("can_run") === true,
     modelName: str(model.get("model_name")),
+    scoreNames: strings(model.get("score_names")),
+    scores: floats(model.get("scores")),
+    scoresRunId: int(model.get("scores_run_id")),
   };
 }
 

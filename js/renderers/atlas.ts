@@ -4,6 +4,7 @@
  * into a grid. Hit-testing is arithmetic on {@link AtlasLayout}.
  */
 import { context2d, cssVar, fitToBox, h } from "./dom";
+import { cssColor, levelOf } from "./lut";
 import { paintAtlas } from "./paint";
 
 export interface AtlasLayout {
@@ -91,6 +92,7 @@ export class AtlasView {
   private layout: AtlasLayout = atlasLayout(0, 0, 0);
   private selected: HeadRef = { layer: 0, head: 0 };
   private thumb = 0;
+  private tint: { values: Float32Array; lut: Uint8ClampedArray } | null = null;
 
   constructor(private readonly events: AtlasEvents) {
     this.el = h("div", "hs-atlas");
@@ -114,6 +116,12 @@ export class AtlasView {
       paintAtlas(atlas, nLayers, nHeads, thumb, lut, image);
       ctx.putImageData(image, 0, 0);
     }
+    this.draw();
+  }
+
+  /** Colour every cell by a score in [0, 1] (`[layer * nHeads + head]`), or stop (null). */
+  setTint(values: Float32Array | null, lut: Uint8ClampedArray): void {
+    this.tint = values === null ? null : { values, lut };
     this.draw();
   }
 
@@ -155,7 +163,15 @@ export class AtlasView {
     for (let l = 0; l < nLayers; l++) {
       for (let hd = 0; hd < nHeads; hd++) {
         const { x, y } = atlasCellOrigin(this.layout, { layer: l, head: hd });
+        const score = this.tint?.values[l * nHeads + hd];
+        if (this.tint !== null && score !== undefined && !Number.isNaN(score)) {
+          // the score's colour fills the cell; the pattern stays faintly visible on top
+          ctx.fillStyle = cssColor(this.tint.lut, levelOf(score));
+          ctx.fillRect(x, y, cell, cell);
+          ctx.globalAlpha = 0.3;
+        }
         ctx.drawImage(this.sheet, hd * t, l * t, t, t, x, y, cell, cell);
+        ctx.globalAlpha = 1;
       }
     }
   }

@@ -74,8 +74,7 @@ def head_scores(
     (precomputed attention) compare token strings.
     """
     from ._adapters import run_model
-    from ._scores import custom_score
-    from ._scores import head_scores as scores
+    from ._scores import custom_score, layered_head_scores
 
     if isinstance(source, (AttentionWidget, AttentionRun)):
         if prompt is not None:
@@ -85,12 +84,13 @@ def head_scores(
         raise TypeError("head_scores(model, prompt) needs a prompt to run the model on")
     else:
         run = run_model(_resolve_model(source), prompt)
-    ids = run.token_ids if run.token_ids is not None else np.unique(run.tokens, return_inverse=True)[1]
-    pattern = run.pattern
-    result = {name: np.asarray(value) for name, value in scores(pattern, ids).items()}
+    ids = run.score_ids()
+    result = layered_head_scores(run.layers, ids)
     if template is not None:
-        causal = not bool(np.triu(pattern, 1).any())
-        result["custom"] = np.asarray(custom_score(pattern, ids, template, causal))
+        causal = not any(bool(layer.triu(1).any()) for layer in run.layers)
+        result["custom"] = np.stack(
+            [np.asarray(custom_score(layer, ids, template, causal)) for layer in run.layers]
+        )
     return result
 
 

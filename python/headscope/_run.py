@@ -45,6 +45,12 @@ class AttentionRun:
         """A stacked copy of every head's pattern, ``[layer, head, query_pos, key_pos]``."""
         return torch.stack(self.layers).numpy()
 
+    def score_ids(self) -> np.ndarray:
+        """Token ids for scores; precomputed runs compare token strings instead."""
+        if self.token_ids is not None:
+            return self.token_ids.numpy()
+        return np.unique(np.asarray(self.tokens, dtype=object), return_inverse=True)[1]
+
     def head(self, layer: int, head: int) -> Float[np.ndarray, "query_pos key_pos"]:
         """One head's pattern ``[query_pos, key_pos]`` (a view, not a copy)."""
         check_head(layer, head, self.n_layers, self.n_heads)

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     Scores = Union[Float[torch.Tensor, "*head"], Float[np.ndarray, "*head"]]
 
 __all__ = [
+    "SCORE_NAMES",
     "bos_sink_score",
     "custom_score",
     "duplicate_token_score",
@@ -60,6 +61,7 @@ __all__ = [
     "head_scores",
     "induction_score",
     "induction_targets",
+    "layered_head_scores",
     "previous_token_score",
     "previous_token_targets",
     "template_targets",
@@ -264,6 +266,10 @@ def custom_score(pattern: Pattern, tokens: Tokens, template: Any, causal: bool =
     return _masked_score(pattern, template_targets(template, t, causal))
 
 
+#: The built-in scores, in the order :func:`head_scores` returns them.
+SCORE_NAMES = ("previous_token", "induction", "duplicate_token", "bos_sink", "entropy")
+
+
 def head_scores(pattern: Pattern, tokens: Tokens) -> dict[str, Scores]:
     """The built-in scores, keyed ``previous_token``, ``induction``, ``duplicate_token``,
     ``bos_sink`` and ``entropy``."""
@@ -273,4 +279,18 @@ def head_scores(pattern: Pattern, tokens: Tokens) -> dict[str, Scores]:
         "duplicate_token": duplicate_token_score(pattern, tokens),
         "bos_sink": bos_sink_score(pattern, tokens),
         "entropy": entropy_score(pattern, tokens),
+    }
+
+
+def layered_head_scores(layers: Any, tokens: Tokens) -> dict[str, np.ndarray]:
+    """:func:`head_scores` over a sequence of per-layer ``[head, query_pos, key_pos]`` patterns.
+
+    Each layer is scored at once over its heads; layers go one at a time so that no
+    ``[layer, head, query_pos, key_pos]`` copy of a long run is made. Returns float32
+    ``[layer, head]`` arrays.
+    """
+    per_layer = [head_scores(layer, tokens) for layer in layers]
+    return {
+        name: np.stack([np.asarray(scores[name], dtype=np.float32) for scores in per_layer])
+        for name in per_layer[0]
     }

@@ -7,11 +7,13 @@ import pathlib
 from typing import Any
 
 import anywidget
+import numpy as np
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
 from ._adapters import check_model, run_model
 from ._run import AttentionRun, check_head
+from ._scores import SCORE_NAMES, layered_head_scores
 from ._wire import encode_atlas, encode_head
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -52,6 +54,9 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
     error = traitlets.Unicode("").tag(sync=True)
     can_run = traitlets.Bool(False).tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)
+    score_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    scores = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)
+    scores_run_id = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, run: AttentionRun, model: Any = None, **kwargs: Any) -> None:
         self._model = model
@@ -64,6 +69,7 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if model is not None:
             check_model(model)
         self.can_run = model is not None
+        self.score_names = list(SCORE_NAMES)
         self._apply(run)
         self.on_msg(self._handle_custom_msg)
 
@@ -150,11 +156,30 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
         kind = content.get("type")
         if kind == "request_head":
             self._answer_head(content)
+        elif kind == "request_scores":
+            self._answer_scores()
         elif kind == "run":
             try:
                 self.run(content.get("prompt"))  # type: ignore[arg-type]
             except Exception as exc:  # the widget shows the error; the kernel lives on
                 self.status, self.error = "error", f"{type(exc).__name__}: {exc}"
+
+    def _answer_scores(self) -> None:
+        """Score every head of the current run (docs/wire.md: ``scores`` traits)."""
+        run = self.run_result
+        if self.scores_run_id == self.run_id:
+            return
+        try:
+            scores = layered_head_scores(run.layers, run.score_ids())
+        except Exception as exc:  # the panel shows it; the kernel lives on
+            self.error = f"scores failed: {type(exc).__name__}: {exc}"
+            return
+        names = list(scores)
+        stacked = np.stack([scores[name] for name in names]).astype("<f4")
+        with self.hold_sync():
+            self.score_names = names
+            self.scores = stacked.tobytes()
+            self.scores_run_id = self.run_id
 
     def _answer_head(self, content: dict[str, Any]) -> None:
         request_id = content.get("request_id")

@@ -23,7 +23,8 @@ BUNDLE = ROOT / "python" / "headscope" / "static" / "widget.js"
 SCREENSHOT = ROOT / "docs" / "img" / "widget.png"
 WIRE_TRAITS = (
     "tokens", "n_layers", "n_heads", "layer", "head", "thumb_size", "atlas", "run_id",
-    "prompt", "history", "status", "error", "can_run", "model_name",
+    "prompt", "history", "status", "error", "can_run", "model_name", "score_names", "scores",
+    "scores_run_id",
 )  # fmt: skip
 #: Largest error of a decoded weight (docs/wire.md: scales[q] / 510 <= 1/510) plus display rounding.
 TOLERANCE = 1 / 255
@@ -333,6 +334,50 @@ def mean_brightness(host: Host, widget_id: str, selector: str) -> float:
             [widget_id, selector],
         )
     )
+
+
+def test_atlas_coloured_by_a_score_lists_and_opens_the_top_heads(host: Host) -> None:
+    import headscope
+
+    tokens = ["<bos>", "The", " cat", " sat", ".", " The", " cat", " sat", "."]
+    w = headscope.show_attention(tokens, structured_attention(tokens, 2, 3))
+    root = host.mount("a", w)
+    assert root.locator(".hs-top-head-btn").count() == 0
+    root.locator(".hs-score-select").select_option("induction")
+    buttons = root.locator(".hs-top-head-btn")
+    buttons.first.wait_for()
+    assert host.kernel.received["a"][-1] == {"type": "request_scores"}
+    scores = headscope.head_scores(w)["induction"]
+    order = np.argsort(scores, axis=None)[::-1]
+    best = tuple(int(i) for i in np.unravel_index(order[0], scores.shape))
+    first = buttons.first.inner_text()
+    assert first == f"L{best[0]} H{best[1]} · {scores[best]:.2f}", first
+    assert buttons.count() == min(5, int(np.isfinite(scores).sum()))
+    # the tinted atlas: the best head's cell is darker than the worst head's (light theme)
+    canvas = root.locator(".hs-atlas-canvas")
+    worst = tuple(int(i) for i in np.unravel_index(order[-1], scores.shape))
+    def cell_pixel(layer: int, head: int) -> list[int]:
+        return host.page.evaluate(
+            """([id, l, h]) => {
+                const c = document.querySelector(`#slot-${id} .hs-atlas-canvas`);
+                const dpr = c.width / c.getBoundingClientRect().width;
+                const cell = (c.getBoundingClientRect().width - 26) / 3;
+                const x = Math.round((26 + h * cell + 2) * dpr), y = Math.round((18 + l * cell + 2) * dpr);
+                return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data);
+            }""",
+            ["a", layer, head],
+        )
+    assert sum(cell_pixel(*best)[:3]) < sum(cell_pixel(*worst)[:3]) - 60
+    # a top head is one click away, and hovering a thumbnail shows its scores
+    buttons.first.click()
+    host.page.wait_for_function(f"() => window.hsModels.a.get('layer') === {best[0]} && window.hsModels.a.get('head') === {best[1]}")
+    assert (w.layer, w.head) == (int(best[0]), int(best[1]))
+    canvas.hover(position={"x": 26 + 4, "y": 18 + 4})
+    assert f"induction {scores[0, 0]:.2f}" in host.tooltip("a")
+    # back to plain thumbnails: no list, no further request
+    n = len(host.kernel.received["a"])
+    root.locator(".hs-score-select").select_option("")
+    assert buttons.count() == 0 and len(host.kernel.received["a"]) == n
 
 
 def test_untrusted_token_text_renders_as_text(host: Host) -> None:

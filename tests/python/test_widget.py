@@ -220,3 +220,17 @@ def test_upper_triangle_templates_are_fine_for_non_causal_attention() -> None:
     w = headscope.show_attention(["a", "b", "c"], att)
     scores = headscope.head_scores(w, template=np.triu(np.ones((3, 3)), 1))
     assert scores["custom"][0, 0] == pytest.approx((2 / 3 + 1 / 3) / 2)  # rows 0 and 1 have targets
+
+
+def test_request_scores_fills_the_score_traits(live, tiny_model) -> None:
+    assert live.scores == b"" and live.scores_run_id == 0
+    live._handle_custom_msg({"type": "request_scores"})
+    expected = headscope.head_scores(live)
+    assert live.score_names == list(expected) and live.scores_run_id == live.run_id
+    values = np.frombuffer(live.scores, "<f4").reshape(len(expected), 2, 4)
+    for i, name in enumerate(live.score_names):
+        np.testing.assert_allclose(values[i], expected[name], rtol=1e-6, equal_nan=True)
+    live._handle_custom_msg({"type": "run", "prompt": "Another one"})
+    assert live.scores_run_id != live.run_id  # stale until asked again
+    live._handle_custom_msg({"type": "request_scores"})
+    assert live.scores_run_id == live.run_id

@@ -1,0 +1,88 @@
+/** The score picker: colour the atlas by a head score and list the best heads. */
+import type { HeadRef } from "../renderers/atlas";
+import { button, context2d, h } from "../renderers/dom";
+import { scoreLabel, topHeads, type ScoreTable } from "../model/scores";
+
+export const TOP_HEADS = 5;
+/** The picker's value for "no score: thumbnails show maximum attention". */
+export const NO_SCORE = "";
+
+export interface ScoreEvents {
+  pick(name: string): void;
+  select(ref: HeadRef): void;
+}
+
+export class ScorePanel {
+  readonly el: HTMLElement;
+  private readonly select: HTMLSelectElement;
+  private readonly legend: HTMLCanvasElement;
+  private readonly legendRow: HTMLElement;
+  private readonly list: HTMLOListElement;
+  private readonly note: HTMLElement;
+  private names: readonly string[] | null = null;
+
+  constructor(private readonly events: ScoreEvents, idPrefix: string) {
+    this.el = h("section", "hs-scores");
+    const label = h("label", "hs-section-title", "Colour heads by");
+    this.select = h("select", "hs-score-select");
+    this.select.id = `${idPrefix}-score`;
+    label.htmlFor = this.select.id;
+    this.select.addEventListener("change", () => this.events.pick(this.select.value));
+    this.legend = h("canvas", "hs-legend");
+    this.legend.width = 256;
+    this.legend.height = 1;
+    this.legend.setAttribute("role", "img");
+    this.legend.setAttribute("aria-label", "Colour scale: score 0 (left) to 1 (right)");
+    this.legendRow = h("div", "hs-legend-row");
+    this.legendRow.append(h("span", "hs-legend-label", "0"), this.legend, h("span", "hs-legend-label", "1"));
+    this.list = h("ol", "hs-top-heads");
+    this.list.setAttribute("aria-label", "Best heads for the chosen score");
+    this.note = h("p", "hs-score-note");
+    this.note.setAttribute("role", "status");
+    this.el.append(label, this.select, this.legendRow, this.note, this.list);
+  }
+
+  /** Show `chosen`'s top heads from `table` (null while the kernel computes them). */
+  render(names: readonly string[], table: ScoreTable | null, chosen: string, lut: Uint8ClampedArray): void {
+    this.setOptions(names, chosen);
+    this.select.value = chosen;
+    const active = chosen !== NO_SCORE;
+    this.legendRow.hidden = !active;
+    this.list.replaceChildren();
+    if (!active) {
+      this.note.textContent = "Thumbnails show each head's strongest attention.";
+      return;
+    }
+    this.paintLegend(lut);
+    if (table === null) {
+      this.note.textContent = `Scoring every head by ${scoreLabel(chosen)}…`;
+      return;
+    }
+    this.note.textContent = `Top heads by ${scoreLabel(chosen)}:`;
+    for (const { layer, head, value } of topHeads(table, chosen, TOP_HEADS)) {
+      const item = h("li", "hs-top-head");
+      item.append(
+        button("hs-top-head-btn", `L${layer} H${head} · ${value.toFixed(2)}`, () => this.events.select({ layer, head }),
+          `Open layer ${layer}, head ${head} (${scoreLabel(chosen)} ${value.toFixed(3)})`),
+      );
+      this.list.append(item);
+    }
+  }
+
+  private setOptions(names: readonly string[], chosen: string): void {
+    const known = this.names;
+    if (known !== null && names.length === known.length && names.every((n, i) => n === known[i])) return;
+    this.names = [...names];
+    const options = [new Option("max attention (thumbnails)", NO_SCORE)];
+    for (const name of names) options.push(new Option(scoreLabel(name), name));
+    this.select.replaceChildren(...options);
+    this.select.value = chosen;
+  }
+
+  private paintLegend(lut: Uint8ClampedArray): void {
+    const ctx = context2d(this.legend);
+    const image = ctx.createImageData(256, 1);
+    image.data.set(lut.subarray(0, 256 * 4));
+    ctx.putImageData(image, 0, 0);
+  }
+}
