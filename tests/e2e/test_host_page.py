@@ -343,6 +343,8 @@ def test_atlas_coloured_by_a_score_lists_and_opens_the_top_heads(host: Host) -> 
     w = headscope.show_attention(tokens, structured_attention(tokens, 2, 3))
     root = host.mount("a", w)
     assert root.locator(".hs-top-head-btn").count() == 0
+    legend = root.locator(".hs-scores .hs-legend-row")
+    assert legend.is_hidden()
     root.locator(".hs-score-select").select_option("induction")
     buttons = root.locator(".hs-top-head-btn")
     buttons.first.wait_for()
@@ -353,6 +355,7 @@ def test_atlas_coloured_by_a_score_lists_and_opens_the_top_heads(host: Host) -> 
     first = buttons.first.inner_text()
     assert first == f"L{best[0]} H{best[1]} · {scores[best]:.2f}", first
     assert buttons.count() == min(5, int(np.isfinite(scores).sum()))
+    assert legend.is_visible()
     # the tinted atlas: the best head's cell is darker than the worst head's (light theme)
     canvas = root.locator(".hs-atlas-canvas")
     worst = tuple(int(i) for i in np.unravel_index(order[-1], scores.shape))
@@ -378,6 +381,7 @@ def test_atlas_coloured_by_a_score_lists_and_opens_the_top_heads(host: Host) -> 
     n = len(host.kernel.received["a"])
     root.locator(".hs-score-select").select_option("")
     assert buttons.count() == 0 and len(host.kernel.received["a"]) == n
+    assert legend.is_hidden()
 
 
 def test_untrusted_token_text_renders_as_text(host: Host) -> None:
