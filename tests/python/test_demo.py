@@ -26,6 +26,8 @@ def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capsys, mon
         )
     }
     assert set(found) == {"previous_token", "induction"}
+    probe = headscope.induction_probe(None, length=50, seed=0)
+    assert f"probe loss: first copy {probe.first_half_loss:.2f}, second copy {probe.second_half_loss:.2f}" in printed
     notebook = nbformat.read(str(tmp_path / "demo.ipynb"), as_version=4)
     prompt = re.search(r'prompt = "([^"]+)"', "".join(c.source for c in notebook.cells)).group(1)
     scores = headscope.head_scores(None, prompt)
