@@ -110,6 +110,11 @@ export class HeadscopeView {
           this.renderScores();
         },
         select: (ref) => selectHead(this.model, ref.layer, ref.head),
+        probe: () => {
+          this.scoreChoice = "induction";
+          this.model.send({ type: "probe" });
+          this.renderScores();
+        },
       },
       (prompt) => this.model.send({ type: "run", prompt }),
       id,
@@ -228,7 +233,7 @@ export class HeadscopeView {
     }
     const values = table === null || this.scoreChoice === NO_SCORE ? null : scoreOf(table, this.scoreChoice);
     this.side.atlas.setTint(values, lut);
-    this.side.scores.render(t.scoreNames, table, this.scoreChoice, lut);
+    this.side.scores.render(t.scoreNames, table, this.scoreChoice, lut, t.canRun && t.status !== "running");
   }
 
   private headLines(layer: number, head: number): string[] {
@@ -269,7 +274,13 @@ export class HeadscopeView {
 
   private renderStatus(): void {
     const t = this.traits;
-    this.status.update({ status: t.status, error: t.error, headError: this.headError, loading: this.loader.pending });
+    this.status.update({
+      status: t.status,
+      error: t.error,
+      headError: this.headError,
+      loading: this.loader.pending,
+      note: t.note,
+    });
     this.root.classList.toggle("hs-has-error", t.status === "error");
   }
 

@@ -23,6 +23,7 @@ export interface Traits {
   /** float32 `[score, layer, head]`, for run `scoresRunId` (docs/wire.md). */
   scores: Float32Array;
   scoresRunId: number;
+  note: string;
 }
 
 /** Trait names whose change affects the view (for `change:<name>` subscriptions). */
@@ -44,6 +45,7 @@ export const TRAIT_NAMES = [
   "score_names",
   "scores",
   "scores_run_id",
+  "note",
 ] as const;
 
 function int(value: unknown): number {
@@ -86,6 +88,7 @@ export function readTraits(model: AnyModel): Traits {
     scoreNames: strings(model.get("score_names")),
     scores: floats(model.get("scores")),
     scoresRunId: int(model.get("scores_run_id")),
+    note: str(model.get("note")),
   };
 }
 

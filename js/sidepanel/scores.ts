@@ -10,6 +10,8 @@ export const NO_SCORE = "";
 export interface ScoreEvents {
   pick(name: string): void;
   select(ref: HeadRef): void;
+  /** Run the induction probe (random tokens repeated once) in the kernel. */
+  probe(): void;
 }
 
 export class ScorePanel {
@@ -19,6 +21,7 @@ export class ScorePanel {
   private readonly legendRow: HTMLElement;
   private readonly list: HTMLOListElement;
   private readonly note: HTMLElement;
+  private readonly probeButton: HTMLButtonElement;
   private names: readonly string[] | null = null;
 
   constructor(private readonly events: ScoreEvents, idPrefix: string) {
@@ -39,11 +42,22 @@ export class ScorePanel {
     this.list.setAttribute("aria-label", "Best heads for the chosen score");
     this.note = h("p", "hs-score-note");
     this.note.setAttribute("role", "status");
-    this.el.append(label, this.select, this.legendRow, this.note, this.list);
+    this.probeButton = button("hs-probe", "Induction probe", () => this.events.probe(),
+      "Run the induction probe: random tokens repeated once, scored by induction");
+    const row = h("div", "hs-score-row");
+    row.append(this.select, this.probeButton);
+    this.el.append(label, row, this.legendRow, this.note, this.list);
   }
 
   /** Show `chosen`'s top heads from `table` (null while the kernel computes them). */
-  render(names: readonly string[], table: ScoreTable | null, chosen: string, lut: Uint8ClampedArray): void {
+  render(
+    names: readonly string[],
+    table: ScoreTable | null,
+    chosen: string,
+    lut: Uint8ClampedArray,
+    canProbe: boolean,
+  ): void {
+    this.probeButton.disabled = !canProbe;
     this.setOptions(names, chosen);
     this.select.value = chosen;
     const active = chosen !== NO_SCORE;
@@ -73,7 +87,7 @@ export class ScorePanel {
     const known = this.names;
     if (known !== null && names.length === known.length && names.every((n, i) => n === known[i])) return;
     this.names = [...names];
-    const options = [new Option("max attention (thumbnails)", NO_SCORE)];
+    const options = [new Option("max attention", NO_SCORE)];
     for (const name of names) options.push(new Option(scoreLabel(name), name));
     this.select.replaceChildren(...options);
     this.select.value = chosen;

@@ -7,6 +7,8 @@ export interface StatusInput {
   error: string;
   headError: string;
   loading: boolean;
+  /** A line the kernel attached to the current run (the induction probe's summary). */
+  note: string;
 }
 
 export type StatusKind = "ready" | "running" | "loading" | "error";
@@ -19,7 +21,7 @@ export function statusText(s: StatusInput): { kind: StatusKind; text: string } {
   if (s.headError !== "") return { kind: "error", text: `Error: ${s.headError}` };
   if (s.status === "running") return { kind: "running", text: "Running the model… (the last result stays on screen)" };
   if (s.loading) return { kind: "loading", text: "Loading head…" };
-  return { kind: "ready", text: "Ready" };
+  return { kind: "ready", text: s.note || "Ready" };
 }
 
 export class StatusLine {

@@ -71,7 +71,7 @@ def run_model(model: Any, prompt: str) -> AttentionRun:
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     if prompt == "":
         raise ValueError("the prompt is empty: type some text to run the model on")
-    n_layers, n_ctx = check_model(model)
+    _, n_ctx = check_model(model)
 
     token_ids = model.to_tokens(prompt, truncate=False)  # TransformerLens truncates by default
     if token_ids.ndim == 2:
@@ -82,6 +82,12 @@ def run_model(model: Any, prompt: str) -> AttentionRun:
             f"the prompt is {seq_len} tokens long, but the model's context holds {n_ctx} "
             f"(cfg.n_ctx); shorten it by {seq_len - n_ctx} tokens"
         )
+    return run_token_ids(model, token_ids, prompt=prompt)
+
+
+def run_token_ids(model: Any, token_ids: torch.Tensor, *, prompt: str = "") -> AttentionRun:
+    """Run ``model`` on token ids ``[pos]`` (BOS included) and return every head's pattern."""
+    n_layers, _ = check_model(model)
     str_tokens = [str(t) for t in model.to_str_tokens(token_ids)]
 
     captured: dict[str, torch.Tensor] = {}

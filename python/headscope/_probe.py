@@ -22,6 +22,8 @@ from ._scores import induction_score, previous_token_score
 class ProbeResult:
     """What the probe measured, averaged over its batch of random sequences."""
 
+    #: the first row of the probe, ``[1 + 2 * length]`` token ids (BOS, segment, segment)
+    tokens: torch.Tensor
     length: int
     batch: int
     seed: int
@@ -39,6 +41,15 @@ class ProbeResult:
     def second_half_loss(self) -> float:
         """Mean loss on the second copy (an induction circuit predicts these)."""
         return float(self.loss[self.length :].mean())
+
+    def summary(self) -> str:
+        """One line for a status bar: the loss halves and the best induction head."""
+        layer, head, value = self.top_heads("induction", 1)[0]
+        return (
+            f"Induction probe ({self.batch} x {self.length} random tokens, repeated): loss "
+            f"{self.first_half_loss:.2f} on the first copy, {self.second_half_loss:.2f} on the "
+            f"second; best induction head L{layer} H{head} ({value:.2f})"
+        )
 
     def top_heads(self, score: str = "induction", k: int = 5) -> list[tuple[int, int, float]]:
         """The ``k`` best heads by ``score`` as ``(layer, head, value)``, best first."""
@@ -105,6 +116,7 @@ def induction_probe(model: Any, *, length: int = 50, batch: int = 4, seed: int =
     log_probs = torch.log_softmax(logits.float().cpu(), dim=-1)
     loss = -log_probs[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
     return ProbeResult(
+        tokens=tokens[0],
         length=length,
         batch=batch,
         seed=seed,

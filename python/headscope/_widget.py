@@ -11,13 +11,16 @@ import numpy as np
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
-from ._adapters import check_model, run_model
+from ._adapters import check_model, run_model, run_token_ids
+from ._probe import ProbeResult, induction_probe
 from ._run import AttentionRun, check_head
 from ._scores import SCORE_NAMES, layered_head_scores
 from ._wire import encode_atlas, encode_head
 
 STATIC = pathlib.Path(__file__).parent / "static"
 HISTORY_SIZE = 20
+#: Default length of the induction probe's random segment.
+PROBE_LENGTH = 50
 
 
 @functools.lru_cache(maxsize=2)
@@ -57,6 +60,7 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
     score_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     scores = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)
     scores_run_id = traitlets.Int(0).tag(sync=True)
+    note = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, run: AttentionRun, model: Any = None, **kwargs: Any) -> None:
         self._model = model
@@ -93,6 +97,30 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
             )
         self._apply(self._compute(prompt))
 
+    def probe(self, length: int | None = None, seed: int = 0) -> ProbeResult:
+        """Run the induction probe on the widget's model and show its first sequence.
+
+        The views switch to the probe's tokens (BOS + ``length`` random tokens, twice); the
+        status line gives the loss on each copy. ``length`` defaults to 50, or to the longest
+        probe the model's context holds if that is shorter. Returns the :class:`ProbeResult`.
+        """
+        if self._model is None:
+            raise TypeError(
+                "the induction probe needs a model; this widget shows precomputed attention"
+            )
+        if length is None:
+            n_ctx = int(getattr(self._model.cfg, "n_ctx", 0) or 0)
+            length = min(PROBE_LENGTH, (n_ctx - 1) // 2) if n_ctx else PROBE_LENGTH
+        self.status, self.error = "running", ""
+        try:
+            result = induction_probe(self._model, length=length, seed=seed)
+            run = run_token_ids(self._model, result.tokens)
+        except Exception as exc:
+            self.status, self.error = "error", f"{type(exc).__name__}: {exc}"
+            raise
+        self._apply(run, note=result.summary())
+        return result
+
     # --- internals --------------------------------------------------------------------
     def _compute(self, prompt: str) -> AttentionRun:
         self.status, self.error = "running", ""
@@ -102,7 +130,7 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
             self.status, self.error = "error", f"{type(exc).__name__}: {exc}"
             raise
 
-    def _apply(self, run: AttentionRun) -> None:
+    def _apply(self, run: AttentionRun, note: str = "") -> None:
         size, atlas = encode_atlas(run)
         history = list(self.history)
         if self._run is not None and self._run.prompt and self._run.prompt != run.prompt:
@@ -121,7 +149,7 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self.history = history
                 self.model_name = run.model_name
                 self.run_id += 1
-                self.status, self.error = "ready", ""
+                self.status, self.error, self.note = "ready", "", note
         finally:
             self._applying = False
 
@@ -158,6 +186,11 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
             self._answer_head(content)
         elif kind == "request_scores":
             self._answer_scores()
+        elif kind == "probe":
+            try:
+                self.probe()
+            except Exception as exc:  # the widget shows the error; the kernel lives on
+                self.status, self.error = "error", f"{type(exc).__name__}: {exc}"
         elif kind == "run":
             try:
                 self.run(content.get("prompt"))  # type: ignore[arg-type]

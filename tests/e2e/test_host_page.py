@@ -24,7 +24,7 @@ SCREENSHOT = ROOT / "docs" / "img" / "widget.png"
 WIRE_TRAITS = (
     "tokens", "n_layers", "n_heads", "layer", "head", "thumb_size", "atlas", "run_id",
     "prompt", "history", "status", "error", "can_run", "model_name", "score_names", "scores",
-    "scores_run_id",
+    "scores_run_id", "note",
 )  # fmt: skip
 #: Largest error of a decoded weight (docs/wire.md: scales[q] / 510 <= 1/510) plus display rounding.
 TOLERANCE = 1 / 255
@@ -382,6 +382,31 @@ def test_atlas_coloured_by_a_score_lists_and_opens_the_top_heads(host: Host) -> 
     root.locator(".hs-score-select").select_option("")
     assert buttons.count() == 0 and len(host.kernel.received["a"]) == n
     assert legend.is_hidden()
+
+
+def test_induction_probe_button_runs_the_probe_in_the_kernel(host: Host) -> None:
+    import headscope
+
+    precomputed = host.mount("p", headscope.show_attention(TOKENS, random_attention(1, 2, len(TOKENS))))
+    assert precomputed.locator(".hs-probe").is_disabled()  # no model, no probe
+
+    w = headscope.show(None, "ab ab")
+    root = host.mount("a", w)
+    root.locator(".hs-probe").click()
+    host.page.wait_for_function(
+        "() => document.querySelectorAll('#slot-a .hs-tok').length === 101", timeout=30_000
+    )
+    assert {"type": "probe"} in host.kernel.received["a"]
+    status = root.locator(".hs-status-text")
+    assert status.inner_text() == w.note and w.note.startswith("Induction probe")
+    # the atlas is now coloured by induction on the probe, and its best heads are listed
+    assert root.locator(".hs-score-select").input_value() == "induction"
+    root.locator(".hs-top-head-btn").first.wait_for()
+    layer, head, value = headscope.induction_probe(None, length=50, seed=0).top_heads("induction", 1)[0]
+    scores = headscope.head_scores(w)["induction"]
+    best = np.unravel_index(np.nanargmax(scores), scores.shape)
+    assert root.locator(".hs-top-head-btn").first.inner_text().startswith(f"L{best[0]} H{best[1]} ")
+    assert f"L{layer} H{head}" in w.note  # the note ranks by the whole probe batch
 
 
 def test_untrusted_token_text_renders_as_text(host: Host) -> None:

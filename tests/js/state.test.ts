@@ -69,8 +69,10 @@ test("the store notifies only on change", () => {
 });
 
 test("status text: run errors first, then head errors, running, loading, ready", () => {
-  const base = { status: "ready" as const, error: "", headError: "", loading: false };
+  const base = { status: "ready" as const, error: "", headError: "", loading: false, note: "" };
   assert.deepEqual(statusText(base), { kind: "ready", text: "Ready" });
+  assert.deepEqual(statusText({ ...base, note: "Induction probe: …" }), { kind: "ready", text: "Induction probe: …" });
+  assert.equal(statusText({ ...base, note: "probe", status: "running" }).kind, "running");
   assert.equal(statusText({ ...base, loading: true }).kind, "loading");
   assert.equal(statusText({ ...base, status: "running" }).kind, "running");
   assert.deepEqual(statusText({ ...base, headError: "bad head" }), { kind: "error", text: "Error: bad head" });

@@ -234,3 +234,24 @@ def test_request_scores_fills_the_score_traits(live, tiny_model) -> None:
     assert live.scores_run_id != live.run_id  # stale until asked again
     live._handle_custom_msg({"type": "request_scores"})
     assert live.scores_run_id == live.run_id
+
+
+def test_probe_message_shows_the_probe_and_its_loss(live, tiny_model) -> None:
+    live._handle_custom_msg({"type": "probe"})
+    # the default 50-token segment does not fit a 64-token context: the longest that fits, 31
+    assert live.status == "ready" and len(live.tokens) == 63  # BOS + 2 x 31
+    expected = headscope.induction_probe(tiny_model, length=31, seed=0)
+    assert live.note == expected.summary()
+    assert f"loss {expected.first_half_loss:.2f} on the first copy" in live.note
+    assert live.tokens[1:32] == live.tokens[32:]  # the segment, repeated
+    live._handle_custom_msg({"type": "run", "prompt": "abc"})
+    assert live.note == ""  # a normal run clears the probe's line
+
+
+def test_probe_errors_are_shown(precomputed, tiny_model) -> None:
+    precomputed._handle_custom_msg({"type": "probe"})
+    assert precomputed.status == "error" and "needs a model" in precomputed.error
+    small = headscope.show(tiny_model, "abc")  # 64-token context: a 40-token probe cannot fit
+    with pytest.raises(ValueError, match="use length <= 31"):
+        small.probe(length=40)
+    assert small.status == "error" and small.tokens == tiny_model.to_str_tokens("abc")
