@@ -7,6 +7,7 @@
 import type { HeadPattern } from "../model/head";
 import type { Cell, Mode } from "../state/view-state";
 import { button, context2d, cssVar, fitToBox, h } from "./dom";
+import { Legend } from "./legend";
 import { paintPattern } from "./paint";
 import { cellAt, cellBox, fullView, isZoomed, pan, zoom, type Viewport } from "./viewport";
 
@@ -28,7 +29,7 @@ export class PatternView {
   private readonly base: HTMLCanvasElement;
   private readonly overlay: HTMLCanvasElement;
   private readonly full: HTMLCanvasElement;
-  private readonly legend: HTMLCanvasElement;
+  private readonly legend: Legend;
   private readonly range: HTMLElement;
   private readonly resetButton: HTMLButtonElement;
   private readonly resize: ResizeObserver;
@@ -44,11 +45,7 @@ export class PatternView {
     this.overlay = h("canvas", "hs-pattern-overlay");
     this.overlay.tabIndex = 0;
     this.full = document.createElement("canvas");
-    this.legend = h("canvas", "hs-legend");
-    this.legend.width = 256;
-    this.legend.height = 1;
-    this.legend.setAttribute("role", "img");
-    this.legend.setAttribute("aria-label", "Colour scale: weight 0 (left) to 1 (right)");
+    this.legend = new Legend("weight");
     this.range = h("span", "hs-range");
     this.resetButton = button("hs-zoom-reset", "Reset", () => this.setView(fullView(this.seqLen)), "Reset zoom");
 
@@ -61,9 +58,7 @@ export class PatternView {
       this.resetButton,
       this.range,
     );
-    const legend = h("div", "hs-legend-row");
-    legend.append(h("span", "hs-legend-label", "0"), this.legend, h("span", "hs-legend-label", "1"));
-    this.el.append(toolbar, stage, legend);
+    this.el.append(toolbar, stage, this.legend.el);
 
     this.bindPointer();
     this.resize = new ResizeObserver(() => this.drawOverlay());
@@ -84,7 +79,7 @@ export class PatternView {
     const image = ctx.createImageData(pattern.seqLen, pattern.seqLen);
     paintPattern(pattern, lut, image);
     ctx.putImageData(image, 0, 0);
-    this.paintLegend(lut);
+    this.legend.paint(lut);
     this.accent = cssVar(this.el, "--hs-accent", this.accent);
     this.overlay.setAttribute(
       "aria-label",
@@ -106,13 +101,6 @@ export class PatternView {
 
   dispose(): void {
     this.resize.disconnect();
-  }
-
-  private paintLegend(lut: Uint8ClampedArray): void {
-    const ctx = context2d(this.legend);
-    const image = ctx.createImageData(256, 1);
-    image.data.set(lut);
-    ctx.putImageData(image, 0, 0);
   }
 
   private setView(view: Viewport): void {

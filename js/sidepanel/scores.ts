@@ -1,6 +1,7 @@
 /** The score picker: colour the atlas by a head score and list the best heads. */
 import type { HeadRef } from "../renderers/atlas";
-import { button, context2d, h } from "../renderers/dom";
+import { button, h } from "../renderers/dom";
+import { Legend } from "../renderers/legend";
 import { scoreLabel, topHeads, type ScoreTable } from "../model/scores";
 
 export const TOP_HEADS = 5;
@@ -17,8 +18,7 @@ export interface ScoreEvents {
 export class ScorePanel {
   readonly el: HTMLElement;
   private readonly select: HTMLSelectElement;
-  private readonly legend: HTMLCanvasElement;
-  private readonly legendRow: HTMLElement;
+  private readonly legend = new Legend("score");
   private readonly list: HTMLOListElement;
   private readonly note: HTMLElement;
   private readonly probeButton: HTMLButtonElement;
@@ -31,13 +31,6 @@ export class ScorePanel {
     this.select.id = `${idPrefix}-score`;
     label.htmlFor = this.select.id;
     this.select.addEventListener("change", () => this.events.pick(this.select.value));
-    this.legend = h("canvas", "hs-legend");
-    this.legend.width = 256;
-    this.legend.height = 1;
-    this.legend.setAttribute("role", "img");
-    this.legend.setAttribute("aria-label", "Colour scale: score 0 (left) to 1 (right)");
-    this.legendRow = h("div", "hs-legend-row");
-    this.legendRow.append(h("span", "hs-legend-label", "0"), this.legend, h("span", "hs-legend-label", "1"));
     this.list = h("ol", "hs-top-heads");
     this.list.setAttribute("aria-label", "Best heads for the chosen score");
     this.note = h("p", "hs-score-note");
@@ -46,7 +39,7 @@ export class ScorePanel {
       "Run the induction probe: random tokens repeated once, scored by induction");
     const row = h("div", "hs-score-row");
     row.append(this.select, this.probeButton);
-    this.el.append(label, row, this.legendRow, this.note, this.list);
+    this.el.append(label, row, this.legend.el, this.note, this.list);
   }
 
   /** Show `chosen`'s top heads from `table` (null while the kernel computes them). */
@@ -61,13 +54,13 @@ export class ScorePanel {
     this.setOptions(names, chosen);
     this.select.value = chosen;
     const active = chosen !== NO_SCORE;
-    this.legendRow.hidden = !active;
+    this.legend.el.hidden = !active;
     this.list.replaceChildren();
     if (!active) {
       this.note.textContent = "Thumbnails show each head's strongest attention.";
       return;
     }
-    this.paintLegend(lut);
+    this.legend.paint(lut);
     if (table === null) {
       this.note.textContent = `Scoring every head by ${scoreLabel(chosen)}…`;
       return;
@@ -91,12 +84,5 @@ export class ScorePanel {
     for (const name of names) options.push(new Option(scoreLabel(name), name));
     this.select.replaceChildren(...options);
     this.select.value = chosen;
-  }
-
-  private paintLegend(lut: Uint8ClampedArray): void {
-    const ctx = context2d(this.legend);
-    const image = ctx.createImageData(256, 1);
-    image.data.set(lut.subarray(0, 256 * 4));
-    ctx.putImageData(image, 0, 0);
   }
 }
