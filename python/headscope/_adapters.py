@@ -85,11 +85,14 @@ def run_model(model: Any, prompt: str) -> AttentionRun:
     return run_token_ids(model, token_ids, prompt=prompt)
 
 
-def run_token_ids(model: Any, token_ids: torch.Tensor, *, prompt: str = "") -> AttentionRun:
-    """Run ``model`` on token ids ``[pos]`` (BOS included) and return every head's pattern."""
-    n_layers, _ = check_model(model)
-    str_tokens = [str(t) for t in model.to_str_tokens(token_ids)]
+def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[Any, list[torch.Tensor]]:
+    """Run ``model`` on ``token_ids`` ``[batch, pos]``; return its output and every layer's
+    pattern ``[batch, head, query_pos, key_pos]``.
 
+    Runs under ``torch.no_grad()`` in eval mode (the model's mode is restored afterwards) and
+    keeps only the pattern hooks' outputs.
+    """
+    n_layers, _ = check_model(model)
     captured: dict[str, torch.Tensor] = {}
 
     def keep(pattern: torch.Tensor, hook: Any) -> None:
@@ -101,17 +104,18 @@ def run_token_ids(model: Any, token_ids: torch.Tensor, *, prompt: str = "") -> A
         model.eval()  # dropout in attention would make rows sum to more than 1
     try:
         with torch.no_grad():
-            model.run_with_hooks(token_ids[None], fwd_hooks=hooks)
+            output = model.run_with_hooks(token_ids, fwd_hooks=hooks)
     finally:
         if was_training:
             model.train()
+    return output, [captured.pop(pattern_hook(i)) for i in range(n_layers)]
 
-    layers = []
-    for i in range(n_layers):
-        pattern = captured.pop(pattern_hook(i))
-        if pattern.ndim == 4:  # [batch, head, query_pos, key_pos]
-            pattern = pattern[0]
-        layers.append(pattern)
+
+def run_token_ids(model: Any, token_ids: torch.Tensor, *, prompt: str = "") -> AttentionRun:
+    """Run ``model`` on token ids ``[pos]`` (BOS included) and return every head's pattern."""
+    str_tokens = [str(t) for t in model.to_str_tokens(token_ids)]
+    _, patterns = capture_patterns(model, token_ids[None])
+    layers = [p[0] if p.ndim == 4 else p for p in patterns]  # drop the batch dimension
     return make_run(
         str_tokens,
         layers,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from jaxtyping import Float
 
-from ._adapters import check_model, pattern_hook
+from ._adapters import capture_patterns, check_model
 from ._scores import induction_score, previous_token_score
 
 
@@ -72,7 +72,7 @@ def induction_probe(model: Any, *, length: int = 50, batch: int = 4, seed: int =
     same seed gives the same probe. Raises ``ValueError`` if ``1 + 2 * length`` exceeds the
     model's context, naming the longest length that fits.
     """
-    n_layers, n_ctx = check_model(model)
+    _, n_ctx = check_model(model)
     if isinstance(length, bool) or not isinstance(length, int) or length < 2:
         raise ValueError(f"length must be an int of at least 2, got {length!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -93,24 +93,8 @@ def induction_probe(model: Any, *, length: int = 50, batch: int = 4, seed: int =
         np.concatenate([np.full((batch, 1), bos), segments, segments], axis=1), dtype=torch.long
     )
 
-    captured: dict[str, torch.Tensor] = {}
-
-    def keep(pattern: torch.Tensor, hook: Any) -> None:
-        captured[hook.name] = pattern.detach()
-
-    was_training = bool(getattr(model, "training", False))
-    if was_training:
-        model.eval()
-    try:
-        with torch.no_grad():
-            logits = model.run_with_hooks(
-                tokens, fwd_hooks=[(pattern_hook(i), keep) for i in range(n_layers)]
-            )
-    finally:
-        if was_training:
-            model.train()
-
-    pattern = torch.stack([captured[pattern_hook(i)] for i in range(n_layers)], 1).float().cpu()
+    logits, patterns = capture_patterns(model, tokens)
+    pattern = torch.stack(patterns, 1).float().cpu()  # [batch, layer, head, q, k]
     induction = torch.stack([induction_score(pattern[b], tokens[b]) for b in range(batch)])
     previous = torch.stack([previous_token_score(pattern[b], tokens[b]) for b in range(batch)])
     log_probs = torch.log_softmax(logits.float().cpu(), dim=-1)

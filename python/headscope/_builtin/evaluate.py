@@ -65,13 +65,10 @@ def _patterns_and_logits(
     model: TransformerBridge, tokens: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Patterns ``[batch, layer, head, q, k]`` and logits ``[batch, pos, vocab]``."""
-    with torch.no_grad():
-        logits, cache = model.run_with_cache(
-            tokens, names_filter=lambda name: name.endswith("attn.hook_pattern")
-        )
-    n_layers = model.cfg.n_layers
-    pattern = torch.stack([cache[f"blocks.{i}.attn.hook_pattern"] for i in range(n_layers)], 1)
-    return pattern.float().cpu(), logits.float().cpu()
+    from headscope._adapters import capture_patterns
+
+    logits, patterns = capture_patterns(model, tokens)
+    return torch.stack(patterns, 1).float().cpu(), logits.float().cpu()
 
 
 def _token_losses(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
