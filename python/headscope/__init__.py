@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._intervene import AblationResult, PatchResult
 from ._loading import ModelUnavailableError, load_model
 from ._probe import ProbeResult
 from ._run import AttentionRun
@@ -109,14 +110,66 @@ def induction_probe(
     return probe(_resolve_model(model), length=length, batch=batch, seed=seed)
 
 
+def ablate(
+    model: Any,
+    prompt: Any,
+    heads: Any,
+    *,
+    method: str = "zero",
+    reference: Any = None,
+    top_k: int = 5,
+) -> AblationResult:
+    """Ablate ``heads`` (``[(layer, head), …]``) of ``model`` on ``prompt``; no widget needed.
+
+    ``method="zero"`` silences the heads; ``method="mean"`` replaces each head's output by its
+    mean over the prompt's positions, or over ``reference`` (a prompt, a list of prompts or
+    token ids) when given. Returns an :class:`AblationResult`: the per-token loss clean and
+    ablated (``.clean_loss``, ``.ablated_loss``, ``.loss_change``), ``.total_change``, and the
+    top next tokens at each position (``.top_next(position)``). ``model`` may be ``None`` (the
+    built-in model) or a name for :func:`load_model`; ``prompt`` a string or token ids.
+    """
+    from ._intervene import ablate as run_ablation
+
+    return run_ablation(_resolve_model(model), prompt, heads, method=method, reference=reference, top_k=top_k)
+
+
+def patch_heads(
+    model: Any,
+    clean: Any,
+    corrupted: Any,
+    *,
+    answer: Any = None,
+    metric: Any = None,
+    batch_size: int | None = None,
+) -> PatchResult:
+    """Activation patching of every head's output from ``clean`` into ``corrupted``.
+
+    The prompts must have the same number of tokens. The metric is the logit difference
+    ``answer = (correct, wrong)`` at the last position (each answer exactly one token), or
+    ``metric="loss"``: the mean loss of the clean prompt's next tokens (or a function of the
+    logits ``[batch, pos, vocab]`` returning ``[batch]``). Returns a :class:`PatchResult` whose
+    ``.effect`` is a ``[layer, head]`` array: 0 means "as corrupted", 1 "as clean". Heads are
+    patched in batches (one batch row per head), not one forward pass each.
+    """
+    from ._intervene import patch_heads as run_patching
+
+    return run_patching(
+        _resolve_model(model), clean, corrupted, answer=answer, metric=metric, batch_size=batch_size
+    )
+
+
 __all__ = [
+    "AblationResult",
     "AttentionRun",
     "AttentionWidget",
     "ModelUnavailableError",
+    "PatchResult",
     "ProbeResult",
+    "ablate",
     "head_scores",
     "induction_probe",
     "load_model",
+    "patch_heads",
     "show",
     "show_attention",
     "__version__",

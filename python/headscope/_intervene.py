@@ -1,0 +1,607 @@
+"""Interventions: does a head matter? Head ablation and activation patching.
+
+Both work on a head's output before the output projection, the TransformerLens hook
+``blocks.{layer}.attn.hook_z`` (``[batch, pos, head, d_head]``). In TransformerLens 4.x it exists
+on every ``TransformerBridge`` without extra flags (``hook_result`` needs
+``set_use_attn_result(True)`` and costs memory), and older ``HookedTransformer``s have it too.
+Setting a head's ``z`` removes or replaces exactly what that head writes to the residual stream;
+the output bias ``b_O``, shared by all heads of a layer, stays.
+
+* :func:`ablate` replaces the chosen heads' ``z`` by zero, by its mean over the prompt's
+  positions, or by its mean over a reference prompt or data set, and reports the per-token loss
+  with and without the ablation and the top next-token predictions.
+* :func:`patch_heads` runs the corrupted prompt with one head's ``z`` taken from the clean run,
+  for every head, and normalizes a metric so that 0 means "as corrupted" and 1 "as clean"
+  (Wang et al. 2022, the IOI paper). The heads are stacked in the batch dimension: row ``i`` of
+  a batch of corrupted copies patches head ``i``, so the whole map costs a few batched forward
+  passes (one for a small model), not one per head.
+
+Everything runs under ``torch.no_grad()`` in eval mode (the model's mode is restored) and keeps
+only the ``hook_z`` outputs it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence, Union
+
+import numpy as np
+import torch
+from jaxtyping import Float, Int
+
+from ._adapters import check_model
+from ._run import check_head
+
+Head = tuple[int, int]
+#: A metric maps logits ``[batch, pos, vocab]`` to one value per row ``[batch]``.
+Metric = Callable[[torch.Tensor], torch.Tensor]
+PromptLike = Union[str, torch.Tensor, Sequence[int]]
+
+METHODS = ("zero", "mean")
+#: Default memory budget of one batched patching pass (activations, logits), in bytes.
+PATCH_MEMORY = 1 << 30
+TOP_K = 5
+
+__all__ = [
+    "AblationResult",
+    "PatchResult",
+    "ablate",
+    "check_heads",
+    "patch_heads",
+    "z_hook",
+]
+
+
+def z_hook(layer: int) -> str:
+    """The TransformerLens hook name of a layer's per-head output ``[batch, pos, head, d_head]``."""
+    return f"blocks.{layer}.attn.hook_z"
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class AblationResult:
+    """The effect of ablating some heads on one prompt.
+
+    Loss arrays have ``seq_len - 1`` entries: entry ``p`` is the loss of predicting token
+    ``p + 1`` from positions ``0 … p`` (the first token, BOS, is never predicted). Top-token
+    arrays are ``[seq_len, k]``: row ``p`` is the prediction made at position ``p``.
+    """
+
+    tokens: list[str]
+    token_ids: torch.Tensor
+    heads: tuple[Head, ...]
+    #: ``"zero"`` or ``"mean"``
+    method: str
+    #: number of reference tokens the mean was taken over (``None``: over the prompt itself)
+    reference_tokens: int | None
+    clean_loss: Float[np.ndarray, " pred"]
+    ablated_loss: Float[np.ndarray, " pred"]
+    clean_top_ids: Int[np.ndarray, "pos k"]
+    clean_top_probs: Float[np.ndarray, "pos k"]
+    ablated_top_ids: Int[np.ndarray, "pos k"]
+    ablated_top_probs: Float[np.ndarray, "pos k"]
+    #: display strings of the ids in the top-token arrays
+    vocab: dict[int, str]
+
+    @property
+    def loss_change(self) -> Float[np.ndarray, " pred"]:
+        """Per-token loss change, ablated minus clean (positive: the heads helped)."""
+        return self.ablated_loss - self.clean_loss
+
+    @property
+    def clean_total(self) -> float:
+        return float(self.clean_loss.mean())
+
+    @property
+    def ablated_total(self) -> float:
+        return float(self.ablated_loss.mean())
+
+    @property
+    def total_change(self) -> float:
+        """Change of the mean loss over the prompt, ablated minus clean."""
+        return self.ablated_total - self.clean_total
+
+    @property
+    def label(self) -> str:
+        """How the heads were ablated, in words."""
+        if self.method == "zero":
+            return "zero"
+        if self.reference_tokens is None:
+            return "mean over the prompt's positions"
+        return f"mean over a reference ({self.reference_tokens} tokens)"
+
+    def top_next(self, position: int) -> dict[str, list[tuple[str, float]]]:
+        """The top predicted next tokens at ``position``, clean and ablated, as (token, prob)."""
+        if not 0 <= position < len(self.tokens):
+            raise ValueError(f"position {position} is out of range: the prompt has {len(self.tokens)} tokens")
+        def pairs(ids: np.ndarray, probs: np.ndarray) -> list[tuple[str, float]]:
+            return [(self.vocab[int(i)], float(p)) for i, p in zip(ids[position], probs[position])]
+
+        return {
+            "clean": pairs(self.clean_top_ids, self.clean_top_probs),
+            "ablated": pairs(self.ablated_top_ids, self.ablated_top_probs),
+        }
+
+    def summary(self) -> str:
+        heads = ", ".join(f"L{layer} H{head}" for layer, head in self.heads)
+        return (
+            f"Ablated {heads} ({self.label}): mean loss {self.clean_total:.3f} -> "
+            f"{self.ablated_total:.3f} ({self.total_change:+.3f})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class PatchResult:
+    """Activation patching of every head's output from a clean into a corrupted run.
+
+    ``effect[layer, head] = (patched - corrupted) / (clean - corrupted)`` of the metric: 0 means
+    "as corrupted", 1 "as clean".
+    """
+
+    effect: Float[np.ndarray, "layer head"]
+    #: the raw metric with each head patched
+    patched: Float[np.ndarray, "layer head"]
+    clean_metric: float
+    corrupted_metric: float
+    metric: str
+    clean_tokens: list[str]
+    corrupted_tokens: list[str]
+    #: batched forward passes spent on the heads (plus one clean and one corrupted run)
+    passes: int
+    seconds: float
+
+    def top_heads(self, k: int = 5) -> list[tuple[int, int, float]]:
+        """The ``k`` heads with the largest effect as ``(layer, head, effect)``, largest first."""
+        order = np.argsort(-self.effect, axis=None, kind="stable")[:k]
+        n_heads = self.effect.shape[1]
+        return [(int(i // n_heads), int(i % n_heads), float(self.effect.flat[i])) for i in order]
+
+    def summary(self) -> str:
+        layer, head, value = self.top_heads(1)[0]
+        return (
+            f"Patching ({self.metric}): clean {self.clean_metric:.3f}, corrupted "
+            f"{self.corrupted_metric:.3f}; largest effect L{layer} H{head} ({value:.2f})"
+        )
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _inference(model: Any) -> Iterator[None]:
+    """``torch.no_grad()`` in eval mode; the model's train/eval flag is restored afterwards."""
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+def _device(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration, TypeError):
+        return torch.device("cpu")
+
+
+def _logits(output: Any) -> torch.Tensor:
+    logits = getattr(output, "logits", output)
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 3:
+        raise TypeError("the model's forward pass must return logits [batch, pos, vocab]")
+    return logits
+
+
+def _geometry(model: Any) -> tuple[int, int, int]:
+    n_layers, n_ctx = check_model(model)
+    n_heads = int(getattr(model.cfg, "n_heads", 0) or 0)
+    if n_heads <= 0:
+        raise TypeError(f"{type(model).__name__}.cfg.n_heads is {n_heads}: no attention heads")
+    hooks = getattr(model, "hook_dict", None)
+    if hooks is not None and z_hook(0) not in hooks:
+        raise TypeError(
+            f"{type(model).__name__} has no per-head output hook {z_hook(0)!r}; interventions "
+            "need the TransformerLens hooks blocks.{layer}.attn.hook_z"
+        )
+    return n_layers, n_heads, n_ctx
+
+
+def _token_ids(model: Any, prompt: PromptLike, n_ctx: int, what: str = "prompt") -> torch.Tensor:
+    """Token ids ``[pos]`` of a prompt string (BOS prepended as the model does) or of ids."""
+    if isinstance(prompt, str):
+        if prompt == "":
+            raise ValueError(f"the {what} is empty: type some text to run the model on")
+        ids = model.to_tokens(prompt, truncate=False)
+    elif isinstance(prompt, torch.Tensor) or (
+        isinstance(prompt, (list, tuple, np.ndarray)) and all(isinstance(t, (int, np.integer)) for t in prompt)
+    ):
+        ids = torch.as_tensor(prompt, dtype=torch.long)
+    else:
+        raise TypeError(f"the {what} must be a string or token ids, got {type(prompt).__name__}")
+    if ids.ndim == 2 and ids.shape[0] == 1:
+        ids = ids[0]
+    if ids.ndim != 1 or ids.numel() == 0:
+        raise ValueError(f"the {what}'s token ids must be one non-empty sequence, got shape {tuple(ids.shape)}")
+    if ids.numel() < 2:
+        raise ValueError(f"the {what} has one token: there is no next token to predict")
+    if n_ctx and ids.numel() > n_ctx:
+        raise ValueError(
+            f"the {what} is {ids.numel()} tokens long, but the model's context holds {n_ctx} (cfg.n_ctx)"
+        )
+    return ids.to(_device(model))
+
+
+def check_heads(heads: Any, n_layers: int, n_heads: int) -> tuple[Head, ...]:
+    """Validate a list of ``(layer, head)`` pairs (or one pair); sorted, without duplicates."""
+    if isinstance(heads, tuple) and len(heads) == 2 and all(isinstance(x, (int, np.integer)) for x in heads):
+        heads = [heads]
+    if isinstance(heads, (str, bytes)) or not isinstance(heads, (list, tuple)):
+        raise TypeError(f"heads must be a list of (layer, head) pairs, got {type(heads).__name__}")
+    if len(heads) == 0:
+        raise ValueError("no heads to ablate: pass a list of (layer, head) pairs, e.g. [(1, 5)]")
+    out: set[Head] = set()
+    for i, pair in enumerate(heads):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"heads[{i}] is {pair!r}; each head is a (layer, head) pair")
+        try:
+            out.add(check_head(pair[0], pair[1], n_layers, n_heads))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"unknown head {tuple(pair)!r}: {exc}") from None
+    return tuple(sorted(out))
+
+
+def _by_layer(heads: Sequence[Head]) -> dict[int, list[int]]:
+    layers: dict[int, list[int]] = {}
+    for layer, head in heads:
+        layers.setdefault(layer, []).append(head)
+    return layers
+
+
+def _run(model: Any, tokens: torch.Tensor, hooks: list[tuple[str, Any]]) -> torch.Tensor:
+    return _logits(model.run_with_hooks(tokens, fwd_hooks=hooks))
+
+
+def _capture_z(
+    model: Any, tokens: torch.Tensor, layers: Sequence[int]
+) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """Logits and ``hook_z`` of ``layers`` (each ``[batch, pos, head, d_head]``) of one run."""
+    captured: dict[int, torch.Tensor] = {}
+
+    def keeper(layer: int) -> Any:
+        def keep(z: torch.Tensor, hook: Any) -> None:
+            captured[layer] = z.detach().clone()
+
+        return keep
+
+    logits = _run(model, tokens, [(z_hook(layer), keeper(layer)) for layer in layers])
+    missing = [layer for layer in layers if layer not in captured]
+    if missing:
+        raise TypeError(f"the hook {z_hook(missing[0])!r} never fired: the model does not expose hook_z")
+    return logits, captured
+
+
+def _next_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``[batch, pos - 1]``: loss of predicting ``tokens[:, p + 1]`` at position ``p``."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    return -log_probs[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
+
+
+# --- ablation --------------------------------------------------------------------------------
+
+
+def _replacement_hook(heads: list[int], values: torch.Tensor | None) -> Any:
+    """Set ``z[:, :, heads]`` to 0 (``values`` None) or to ``values`` ``[len(heads), d_head]``."""
+    index = torch.tensor(heads, dtype=torch.long)
+
+    def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
+        z = z.clone()
+        idx = index.to(z.device)
+        if values is None:
+            z[:, :, idx] = 0.0
+        else:
+            z[:, :, idx] = values.to(device=z.device, dtype=z.dtype)
+        return z
+
+    return hook
+
+
+def _reference_means(
+    model: Any, reference: Any, layers: dict[int, list[int]], n_ctx: int
+) -> tuple[dict[int, torch.Tensor], int]:
+    """Mean ``z`` of each chosen head over every position of every reference prompt."""
+    if isinstance(reference, (str, torch.Tensor)):
+        prompts: list[Any] = [reference]
+    elif isinstance(reference, (list, tuple)) and reference and all(isinstance(r, int) for r in reference):
+        prompts = [list(reference)]  # one prompt given as token ids
+    elif isinstance(reference, (list, tuple)):
+        prompts = list(reference)
+    else:
+        raise TypeError(
+            f"reference must be a prompt, a list of prompts, or token ids, got {type(reference).__name__}"
+        )
+    if not prompts:
+        raise ValueError("the reference is an empty list: pass at least one prompt")
+    sums: dict[int, torch.Tensor] = {}
+    count = 0
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, torch.Tensor) and prompt.ndim == 2:
+            rows = [prompt[j] for j in range(prompt.shape[0])]  # a batch of equal-length prompts
+        else:
+            rows = [prompt]
+        for row in rows:
+            ids = _token_ids(model, row, n_ctx, what=f"reference prompt {i}")
+            _, z = _capture_z(model, ids[None], sorted(layers))
+            for layer, heads in layers.items():
+                total = z[layer][0][:, heads].double().sum(0)  # [len(heads), d_head]
+                sums[layer] = sums[layer] + total if layer in sums else total
+            count += int(ids.numel())
+    return {layer: (s / count).float() for layer, s in sums.items()}, count
+
+
+def _str_tokens(model: Any, ids: torch.Tensor) -> list[str]:
+    return [str(t) for t in model.to_str_tokens(ids)]
+
+
+def ablate(
+    model: Any,
+    prompt: PromptLike,
+    heads: Any,
+    *,
+    method: str = "zero",
+    reference: Any = None,
+    top_k: int = TOP_K,
+) -> AblationResult:
+    """Ablate ``heads`` (``[(layer, head), …]``) on ``prompt`` and measure the effect.
+
+    ``method``:
+
+    * ``"zero"``: the heads write nothing (``hook_z`` set to 0);
+    * ``"mean"``: each head's ``hook_z`` is replaced at every position by its mean over the
+      prompt's positions, or, with ``reference`` (a prompt, a list of prompts, or token ids), by
+      its mean over every position of the reference.
+
+    Returns an :class:`AblationResult` with the per-token loss with and without the ablation,
+    their change, the total change and the top ``top_k`` next tokens at every position. Raises
+    ``ValueError`` for unknown heads, an unknown method, or a reference with ``"zero"``.
+    """
+    n_layers, n_heads, n_ctx = _geometry(model)
+    if method not in METHODS:
+        raise ValueError(f"unknown ablation method {method!r}; use one of {', '.join(map(repr, METHODS))}")
+    if method == "zero" and reference is not None:
+        raise ValueError("a reference is only used by method='mean' (zero ablation needs none)")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    chosen = check_heads(heads, n_layers, n_heads)
+    layers = _by_layer(chosen)
+    tokens = _token_ids(model, prompt, n_ctx)[None]
+    k = min(top_k, int(getattr(model.cfg, "d_vocab", 0) or top_k))
+
+    with _inference(model):
+        clean_logits, clean_z = _capture_z(model, tokens, sorted(layers))
+        reference_count: int | None = None
+        if method == "zero":
+            values: dict[int, torch.Tensor | None] = {layer: None for layer in layers}
+        elif reference is None:
+            values = {layer: clean_z[layer][0][:, hs].mean(0) for layer, hs in layers.items()}
+        else:
+            means, reference_count = _reference_means(model, reference, layers, n_ctx)
+            values = dict(means)
+        hooks = [(z_hook(layer), _replacement_hook(layers[layer], values[layer])) for layer in sorted(layers)]
+        ablated_logits = _run(model, tokens, hooks)
+
+    clean_loss = _next_token_loss(clean_logits, tokens)[0].cpu().numpy()
+    ablated_loss = _next_token_loss(ablated_logits, tokens)[0].cpu().numpy()
+    for name, loss in (("clean", clean_loss), ("ablated", ablated_loss)):
+        if not np.all(np.isfinite(loss)):
+            raise ValueError(f"the {name} run's loss is NaN or infinite: the model's logits are not finite")
+    clean_probs, clean_ids = torch.softmax(clean_logits[0].float(), -1).topk(k, dim=-1)
+    ablated_probs, ablated_ids = torch.softmax(ablated_logits[0].float(), -1).topk(k, dim=-1)
+    unique = torch.unique(torch.cat([clean_ids.reshape(-1), ablated_ids.reshape(-1)])).cpu()
+    vocab = dict(zip(unique.tolist(), _str_tokens(model, unique)))
+    ids = tokens[0].detach().cpu()
+    return AblationResult(
+        tokens=_str_tokens(model, ids),
+        token_ids=ids,
+        heads=chosen,
+        method=method,
+        reference_tokens=reference_count,
+        clean_loss=clean_loss,
+        ablated_loss=ablated_loss,
+        clean_top_ids=clean_ids.cpu().numpy(),
+        clean_top_probs=clean_probs.cpu().numpy(),
+        ablated_top_ids=ablated_ids.cpu().numpy(),
+        ablated_top_probs=ablated_probs.cpu().numpy(),
+        vocab=vocab,
+    )
+
+
+# --- activation patching ---------------------------------------------------------------------
+
+
+def answer_id(model: Any, answer: Any) -> int:
+    """The token id of an answer given as a string that is exactly one token, or as an id."""
+    d_vocab = int(getattr(model.cfg, "d_vocab", 0) or 0)
+    if isinstance(answer, (int, np.integer)) and not isinstance(answer, bool):
+        if d_vocab and not 0 <= int(answer) < d_vocab:
+            raise ValueError(f"answer token id {int(answer)} is out of range: the vocabulary has {d_vocab} tokens")
+        return int(answer)
+    if not isinstance(answer, str):
+        raise TypeError(f"an answer token must be a string or a token id, got {type(answer).__name__}")
+    if answer == "":
+        raise ValueError("an answer token is empty: name the token, e.g. ' Mary'")
+    ids = model.to_tokens(answer, prepend_bos=False).reshape(-1)
+    if ids.numel() != 1:
+        pieces = _str_tokens(model, ids.cpu())
+        raise ValueError(
+            f"the answer {answer!r} is {ids.numel()} tokens ({pieces!r}), not one token; name a "
+            "single token (mind the leading space) or pass its id"
+        )
+    return int(ids[0])
+
+
+def _make_metric(
+    model: Any, clean: torch.Tensor, answer: Any, metric: Any
+) -> tuple[Metric, str]:
+    if answer is not None and metric not in (None, "logit_diff"):
+        raise ValueError("pass either answer=(correct, wrong) for a logit difference or metric=..., not both")
+    if answer is not None or metric == "logit_diff":
+        if answer is None:
+            raise ValueError("metric='logit_diff' needs answer=(correct, wrong): two answer tokens")
+        if isinstance(answer, (str, bytes)) or not isinstance(answer, (list, tuple)) or len(answer) != 2:
+            raise ValueError(f"answer must be a pair (correct, wrong) of tokens, got {answer!r}")
+        good, bad = answer_id(model, answer[0]), answer_id(model, answer[1])
+        if good == bad:
+            raise ValueError(f"the two answer tokens are the same token ({answer[0]!r}); name two different ones")
+        names = _str_tokens(model, torch.tensor([good, bad]))
+
+        def logit_diff(logits: torch.Tensor) -> torch.Tensor:
+            last = logits[:, -1].float()
+            return last[:, good] - last[:, bad]
+
+        return logit_diff, f"logit difference {names[0]!r} - {names[1]!r}"
+    if metric == "loss":
+        targets = clean[None]
+
+        def loss(logits: torch.Tensor) -> torch.Tensor:
+            return _next_token_loss(logits, targets.expand(logits.shape[0], -1)).mean(-1)
+
+        return loss, "loss on the clean prompt's tokens"
+    if callable(metric):
+        return metric, getattr(metric, "__name__", "custom metric")
+    if metric is None:
+        raise ValueError("patching needs a metric: answer=(correct, wrong) for a logit difference, or metric='loss'")
+    raise ValueError(f"unknown metric {metric!r}; use answer=(correct, wrong), metric='loss' or a function")
+
+
+def _metric_values(metric: Metric, logits: torch.Tensor, what: str) -> torch.Tensor:
+    values = metric(logits)
+    values = torch.as_tensor(values).detach().float().reshape(-1).cpu()
+    if values.numel() != logits.shape[0]:
+        raise ValueError(
+            f"the metric must return one value per batch row ({logits.shape[0]}), got {values.numel()}"
+        )
+    bad = ~torch.isfinite(values)
+    if bool(bad.any()):
+        raise ValueError(f"the metric returned NaN or infinity on {what}")
+    return values
+
+
+def _patch_batch_size(model: Any, seq_len: int, budget: int) -> int:
+    """How many patched copies of a ``seq_len``-token prompt fit one pass within ``budget`` bytes."""
+    cfg = model.cfg
+    d_model = int(getattr(cfg, "d_model", 0) or 0)
+    d_vocab = int(getattr(cfg, "d_vocab", 0) or 0)
+    n_heads = int(getattr(cfg, "n_heads", 0) or 0)
+    d_mlp = int(getattr(cfg, "d_mlp", 0) or 0) or 4 * d_model
+    # float32: logits and their log-softmax, a layer's attention scores and pattern, and a few
+    # residual-width and MLP-width activations alive at once
+    per_row = 4 * seq_len * (3 * d_vocab + 3 * n_heads * seq_len + 12 * d_model + 2 * d_mlp)
+    return max(1, budget // max(1, per_row))
+
+
+def patch_heads(
+    model: Any,
+    clean: PromptLike,
+    corrupted: PromptLike,
+    *,
+    answer: Any = None,
+    metric: Any = None,
+    batch_size: int | None = None,
+    memory: int = PATCH_MEMORY,
+    progress: Callable[[int, int], None] | None = None,
+) -> PatchResult:
+    """Patch each head's output (``hook_z``, all positions) from ``clean`` into ``corrupted``.
+
+    The metric is a logit difference at the last position between ``answer = (correct, wrong)``
+    (each exactly one token), or ``metric="loss"``: the mean next-token loss of the clean
+    prompt's tokens, or a function of the logits ``[batch, pos, vocab]`` returning ``[batch]``.
+    Returns a :class:`PatchResult` whose ``effect[layer, head]`` is 0 for "as corrupted" and 1 for
+    "as clean". The prompts must have the same number of tokens.
+
+    Heads are patched in batches: each batch row is a copy of the corrupted prompt with one
+    head patched; ``batch_size`` rows a pass (by default as many as ``memory`` bytes allow).
+    ``progress(done, total)`` is called after each pass.
+    """
+    n_layers, n_heads, n_ctx = _geometry(model)
+    clean_ids = _token_ids(model, clean, n_ctx, what="clean prompt")
+    corrupted_ids = _token_ids(model, corrupted, n_ctx, what="corrupted prompt")
+    if clean_ids.numel() != corrupted_ids.numel():
+        raise ValueError(
+            f"the clean and corrupted prompts must have the same number of tokens: clean has "
+            f"{clean_ids.numel()}, corrupted has {corrupted_ids.numel()} (BOS included)"
+        )
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    measure, label = _make_metric(model, clean_ids, answer, metric)
+    items = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    seq_len = int(clean_ids.numel())
+    rows = batch_size or _patch_batch_size(model, seq_len, memory)
+    rows = min(rows, len(items))
+    start_time = time.perf_counter()
+    patched = torch.empty(len(items))
+    passes = 0
+    with _inference(model):
+        clean_logits, clean_z = _capture_z(model, clean_ids[None], range(n_layers))
+        clean_value = float(_metric_values(measure, clean_logits, "the clean prompt")[0])
+        del clean_logits
+        corrupted_value = float(
+            _metric_values(measure, _run(model, corrupted_ids[None], []), "the corrupted prompt")[0]
+        )
+        if not math.isfinite(clean_value - corrupted_value) or abs(clean_value - corrupted_value) <= 1e-6 * max(
+            1.0, abs(clean_value)
+        ):
+            raise ValueError(
+                f"the metric is the same on the clean and the corrupted prompt ({clean_value:.6g}): "
+                "the normalized effect (patched - corrupted) / (clean - corrupted) is undefined; "
+                "choose prompts or answers that the model tells apart"
+            )
+        clean_z = {layer: z[0] for layer, z in clean_z.items()}  # [pos, head, d_head]
+        for start in range(0, len(items), rows):
+            part = items[start : start + rows]
+            hooks = []
+            for layer in sorted({layer for layer, _ in part}):
+                batch_rows = [i for i, (lyr, _) in enumerate(part) if lyr == layer]
+                heads = [part[i][1] for i in batch_rows]
+                hooks.append((z_hook(layer), _patch_hook(batch_rows, heads, clean_z[layer])))
+            batch = corrupted_ids[None].expand(len(part), -1)
+            logits = _run(model, batch, hooks)
+            values = _metric_values(measure, logits, f"the patched runs of heads {part[0]} to {part[-1]}")
+            del logits
+            patched[start : start + len(part)] = values
+            passes += 1
+            if progress is not None:
+                progress(start + len(part), len(items))
+    effect = (patched - corrupted_value) / (clean_value - corrupted_value)
+    return PatchResult(
+        effect=effect.reshape(n_layers, n_heads).numpy(),
+        patched=patched.reshape(n_layers, n_heads).numpy(),
+        clean_metric=clean_value,
+        corrupted_metric=corrupted_value,
+        metric=label,
+        clean_tokens=_str_tokens(model, clean_ids.cpu()),
+        corrupted_tokens=_str_tokens(model, corrupted_ids.cpu()),
+        passes=passes,
+        seconds=time.perf_counter() - start_time,
+    )
+
+
+def _patch_hook(rows: list[int], heads: list[int], clean_z: torch.Tensor) -> Any:
+    """Row ``rows[i]`` of the batch gets head ``heads[i]``'s clean output at every position."""
+    row_index = torch.tensor(rows, dtype=torch.long)
+    head_index = torch.tensor(heads, dtype=torch.long)
+    source = clean_z[:, head_index].transpose(0, 1)  # [len(rows), pos, d_head]
+
+    def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
+        z = z.clone()
+        z[row_index.to(z.device), :, head_index.to(z.device)] = source.to(device=z.device, dtype=z.dtype)
+        return z
+
+    return hook
