@@ -7,10 +7,12 @@ import { focusLevels, strongest, weight, type HeadPattern } from "./model/head";
 import { HeadLoader, headKey, type HeadHub } from "./model/heads";
 import { readTraits, selectHead, TRAIT_NAMES, type Traits } from "./model/traits";
 import { button, h } from "./renderers/dom";
-import { lutFor, themeOf } from "./renderers/lut";
+import { divergingLutFor, lutFor, themeOf } from "./renderers/lut";
+import { ablationOf, changeScale, lossLevels, lossLine, patchingOf, type Ablation } from "./model/interventions";
+import { AblationEffect } from "./renderers/next-tokens";
 import { PatternView } from "./renderers/pattern";
 import { TokenView } from "./renderers/tokens";
-import { pairLines, Tooltip } from "./renderers/tooltip";
+import { pairLines, quoteToken, Tooltip } from "./renderers/tooltip";
 import { scoreLines, scoreOf, scoreTable, type ScoreTable } from "./model/scores";
 import { SidePanel } from "./sidepanel/panel";
 import { NO_SCORE } from "./sidepanel/scores";
@@ -43,6 +45,10 @@ export class HeadscopeView {
   private readonly status = new StatusLine();
   private readonly header: HTMLElement;
   private readonly modeButtons: Record<Mode, HTMLButtonElement>;
+  private readonly lossButton: HTMLButtonElement;
+  private readonly effect = new AblationEffect();
+  /** Token colours: attention (by the mode) or the ablation's loss change. */
+  private tokenColour: "attention" | "loss" = "attention";
   private traits: Traits;
   private shown: HeadPattern | null = null;
   private wanted = "";
@@ -81,9 +87,11 @@ export class HeadscopeView {
     });
     this.header = h("header", "hs-header");
     this.modeButtons = {
-      query: button("hs-mode-query", "Attends to", () => this.update(setMode(this.state, "query"))),
-      key: button("hs-mode-key", "Attended by", () => this.update(setMode(this.state, "key"))),
+      query: button("hs-mode-query", "Attends to", () => this.colourBy("attention", "query")),
+      key: button("hs-mode-key", "Attended by", () => this.colourBy("attention", "key")),
     };
+    this.lossButton = button("hs-mode-loss", "Loss change", () => this.colourBy("loss", this.state.mode),
+      "Colour tokens by the ablation's loss change (ablated minus clean)");
     this.tokens = new TokenView({
       point: (i, x, y) => this.pointToken(i, x, y),
       leave: () => {
@@ -117,6 +125,23 @@ export class HeadscopeView {
         },
       },
       (prompt) => this.model.send({ type: "run", prompt }),
+      {
+        ablate: {
+          ablate: (request) => {
+            this.tokenColour = "loss";
+            this.model.send({ type: "ablate", heads: request.heads, method: request.method, reference: request.reference });
+          },
+          clear: () => this.model.send({ type: "clear_ablation" }),
+        },
+        patch: {
+          patch: (request) => this.model.send({ type: "patch", ...request }),
+          select: (ref) => selectHead(this.model, ref.layer, ref.head),
+          hover: (ref, value, x, y) => {
+            if (ref === null) this.tooltip.hide();
+            else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`, `patching effect ${Number.isNaN(value) ? "–" : value.toFixed(3)}`], x, y);
+          },
+        },
+      },
       id,
     );
     this.layout();
@@ -153,11 +178,11 @@ export class HeadscopeView {
     const modes = h("div", "hs-mode");
     modes.setAttribute("role", "group");
     modes.setAttribute("aria-label", "Colour tokens by");
-    modes.append(this.modeButtons.query, this.modeButtons.key);
+    modes.append(this.modeButtons.query, this.modeButtons.key, this.lossButton);
     const tokenBar = h("div", "hs-bar");
     tokenBar.append(h("div", "hs-section-title", "Tokens"), modes);
     const main = h("div", "hs-main");
-    main.append(tokenBar, this.tokens.el, this.pattern.el);
+    main.append(tokenBar, this.tokens.el, this.effect.el, this.pattern.el);
     const body = h("div", "hs-body");
     body.append(main, this.side.el);
     this.root.append(this.header, body, this.status.el, this.tooltip.el);
@@ -185,6 +210,8 @@ export class HeadscopeView {
     this.renderScores();
     this.side.prompt.update(t.prompt, t.runId, t.canRun, t.status === "running");
     this.side.history.update(t.history, t.canRun);
+    this.renderInterventions();
+    this.renderModes();
     this.requestHead();
     this.paintTokens();
     this.renderStatus();
@@ -212,7 +239,46 @@ export class HeadscopeView {
     this.atlasSource = null;
     this.renderAtlas();
     this.renderScores();
+    this.renderInterventions();
+    this.paintTokens();
     if (this.shown !== null) this.showPattern(this.shown);
+  }
+
+  private ablation(): Ablation | null {
+    return ablationOf(this.traits);
+  }
+
+  private colourBy(colour: "attention" | "loss", mode: Mode): void {
+    this.tokenColour = colour;
+    this.update(setMode(this.state, mode));
+    this.renderModes();
+    this.paintTokens();
+  }
+
+  /** The ablation and patching sections of the side panel. */
+  private renderInterventions(): void {
+    const t = this.traits;
+    const running = t.status === "running";
+    this.side.ablate.update({
+      selected: { layer: t.layer, head: t.head },
+      applied: this.ablation()?.heads ?? [],
+      appliedLabel: t.ablationLabel,
+      canRun: t.canRun,
+      running,
+    });
+    this.side.patch.update({
+      result: patchingOf(t),
+      patchId: t.patchId,
+      clean: t.patchClean,
+      corrupted: t.patchCorrupted,
+      prompt: t.prompt,
+      summary: t.patchSummary,
+      selected: { layer: t.layer, head: t.head },
+      canRun: t.canRun,
+      running,
+      progress: t.patchProgress,
+      lut: divergingLutFor(themeOf(this.root)),
+    });
   }
 
   /** The current run's scores, or null while they are missing or belong to an older run. */
@@ -280,6 +346,7 @@ export class HeadscopeView {
       headError: this.headError,
       loading: this.loader.pending,
       note: t.note,
+      patchProgress: t.patchProgress,
     });
     this.root.classList.toggle("hs-has-error", t.status === "error");
   }
@@ -299,21 +366,40 @@ export class HeadscopeView {
   }
 
   private renderModes(): void {
+    const loss = this.tokenColour === "loss" && this.ablation() !== null;
     for (const mode of ["query", "key"] as const) {
-      this.modeButtons[mode].setAttribute("aria-pressed", String(this.state.mode === mode));
+      this.modeButtons[mode].setAttribute("aria-pressed", String(!loss && this.state.mode === mode));
     }
-    this.root.dataset.mode = this.state.mode;
+    this.lossButton.setAttribute("aria-pressed", String(loss));
+    this.lossButton.disabled = this.ablation() === null;
+    this.root.dataset.mode = loss ? "loss" : this.state.mode;
   }
 
   private paintTokens(): void {
     const { focus, mode, locked } = this.state;
-    const p = this.current();
-    const levels = p !== null && focus !== null ? focusLevels(p, mode, focus) : null;
-    this.tokens.paint(levels, focus, locked, lutFor(themeOf(this.root)));
+    const a = this.ablation();
+    const loss = this.tokenColour === "loss" && a !== null;
+    const diverging = divergingLutFor(themeOf(this.root));
+    if (loss) {
+      this.tokens.paint(lossLevels(a), focus, locked, diverging);
+    } else {
+      const p = this.current();
+      const levels = p !== null && focus !== null ? focusLevels(p, mode, focus) : null;
+      this.tokens.paint(levels, focus, locked, lutFor(themeOf(this.root)));
+    }
+    const position = focus ?? this.state.hoverToken;
+    this.effect.update(a, this.traits.tokens, position, diverging, a === null ? 1 : changeScale(a), loss);
   }
 
   private pointToken(index: number, x: number, y: number): void {
     this.update(pointToken(this.state, index));
+    const a = this.ablation();
+    const line = a === null ? null : lossLine(a, index);
+    if (this.tokenColour === "loss" && a !== null) {
+      const head = `${index}: ${quoteToken(this.traits.tokens[index] ?? "")}`;
+      this.tooltip.show([head, line ?? "loss –: the first token is not predicted"], x, y);
+      return;
+    }
     const p = this.current();
     const pair = p === null ? null : tooltipPair(this.state, (mode, i) => strongest(p, mode, i));
     if (p === null || pair === null) {
@@ -323,7 +409,8 @@ export class HeadscopeView {
     const lines = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));
     const anchored = this.state.focus !== null && this.state.focus !== index;
     const hint = anchored ? "" : this.state.mode === "query" ? "strongest key" : "strongest query";
-    this.tooltip.show(hint ? [...lines, `(${hint})`] : lines, x, y);
+    const shown = hint ? [...lines, `(${hint})`] : lines;
+    this.tooltip.show(line === null ? shown : [...shown, line], x, y);
   }
 
   private pointCell(cell: { query: number; key: number } | null, x: number, y: number): void {

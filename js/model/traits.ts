@@ -24,6 +24,28 @@ export interface Traits {
   scores: Float32Array;
   scoresRunId: number;
   note: string;
+  /** Ablation of run `ablationRunId` (docs/wire.md, `ablation_*`). */
+  ablationHeads: [number, number][];
+  ablationMethod: string;
+  ablationLabel: string;
+  ablationRunId: number;
+  /** float32 `[2, seq_len]`: clean and ablated loss of each token (NaN for the first). */
+  ablationLoss: Float32Array;
+  ablationTopK: number;
+  ablationTopTokens: string[];
+  /** int32 `[2, seq_len, k]` indices into `ablationTopTokens`. */
+  ablationTopIds: Int32Array;
+  /** float32 `[2, seq_len, k]` probabilities. */
+  ablationTopProbs: Float32Array;
+  patchClean: string;
+  patchCorrupted: string;
+  patchMetric: string;
+  /** float32 `[layer, head]`: normalized patching effect (0 as corrupted, 1 as clean). */
+  patchEffect: Float32Array;
+  patchId: number;
+  /** Fraction of heads patched while patching runs; -1 otherwise. */
+  patchProgress: number;
+  patchSummary: string;
 }
 
 /** Trait names whose change affects the view (for `change:<name>` subscriptions). */
@@ -46,6 +68,22 @@ export const TRAIT_NAMES = [
   "scores",
   "scores_run_id",
   "note",
+  "ablation_heads",
+  "ablation_method",
+  "ablation_label",
+  "ablation_run_id",
+  "ablation_loss",
+  "ablation_top_k",
+  "ablation_top_tokens",
+  "ablation_top_ids",
+  "ablation_top_probs",
+  "patch_clean",
+  "patch_corrupted",
+  "patch_metric",
+  "patch_effect",
+  "patch_id",
+  "patch_progress",
+  "patch_summary",
 ] as const;
 
 function int(value: unknown): number {
@@ -63,6 +101,31 @@ function strings(value: unknown): string[] {
 function floats(value: unknown): Float32Array {
   const bytes = asBytes(value);
   return readFloat32LE(bytes, Math.floor(bytes.length / 4));
+}
+
+function int32s(value: unknown): Int32Array {
+  const bytes = asBytes(value);
+  const count = Math.floor(bytes.length / 4);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) out[i] = view.getInt32(i * 4, true);
+  return out;
+}
+
+function num(value: unknown, fallback: number): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : fallback;
+}
+
+/** `[[layer, head], …]`; malformed entries are dropped. */
+function headPairs(value: unknown): [number, number][] {
+  if (!Array.isArray(value)) return [];
+  const out: [number, number][] = [];
+  for (const item of value) {
+    if (Array.isArray(item) && item.length === 2 && Number.isInteger(item[0]) && Number.isInteger(item[1])) {
+      out.push([item[0] as number, item[1] as number]);
+    }
+  }
+  return out;
 }
 
 function status(value: unknown): RunStatus {
@@ -89,6 +152,22 @@ export function readTraits(model: AnyModel): Traits {
     scores: floats(model.get("scores")),
     scoresRunId: int(model.get("scores_run_id")),
     note: str(model.get("note")),
+    ablationHeads: headPairs(model.get("ablation_heads")),
+    ablationMethod: str(model.get("ablation_method")),
+    ablationLabel: str(model.get("ablation_label")),
+    ablationRunId: int(model.get("ablation_run_id")),
+    ablationLoss: floats(model.get("ablation_loss")),
+    ablationTopK: int(model.get("ablation_top_k")),
+    ablationTopTokens: strings(model.get("ablation_top_tokens")),
+    ablationTopIds: int32s(model.get("ablation_top_ids")),
+    ablationTopProbs: floats(model.get("ablation_top_probs")),
+    patchClean: str(model.get("patch_clean")),
+    patchCorrupted: str(model.get("patch_corrupted")),
+    patchMetric: str(model.get("patch_metric")),
+    patchEffect: floats(model.get("patch_effect")),
+    patchId: int(model.get("patch_id")),
+    patchProgress: num(model.get("patch_progress"), -1),
+    patchSummary: str(model.get("patch_summary")),
   };
 }
 

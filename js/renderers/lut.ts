@@ -24,6 +24,24 @@ export const STOPS: Record<Theme, readonly Stop[]> = {
   ],
 };
 
+/** Diverging scale (loss change, patching effect): negative blue, zero neutral, positive red. */
+export const DIVERGING: Record<Theme, readonly Stop[]> = {
+  light: [
+    [0, "#1d4ed8"],
+    [0.25, "#93b4f5"],
+    [0.5, "#f8fafc"],
+    [0.75, "#f4a3a3"],
+    [1, "#b91c1c"],
+  ],
+  dark: [
+    [0, "#60a5fa"],
+    [0.25, "#2b4a80"],
+    [0.5, "#161b26"],
+    [0.75, "#8a3340"],
+    [1, "#fca5a5"],
+  ],
+};
+
 export type Rgb = readonly [number, number, number];
 
 export function parseHex(hex: string): Rgb {
@@ -91,4 +109,16 @@ export function lutFor(theme: Theme): Uint8ClampedArray {
 /** The theme of the host around `el`, decided by the stylesheet's `--hs-scheme` variable. */
 export function themeOf(el: Element): Theme {
   return getComputedStyle(el).getPropertyValue("--hs-scheme").trim() === "dark" ? "dark" : "light";
+}
+
+const divergingLuts = new Map<Theme, Uint8ClampedArray>();
+
+/** The diverging table of a theme: index 128 is zero, 0 the negative end, 255 the positive. */
+export function divergingLutFor(theme: Theme): Uint8ClampedArray {
+  let lut = divergingLuts.get(theme);
+  if (lut === undefined) {
+    lut = buildLut(DIVERGING[theme]);
+    divergingLuts.set(theme, lut);
+  }
+  return lut;
 }

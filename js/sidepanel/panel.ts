@@ -1,9 +1,16 @@
-/** The side panel: the head atlas, the prompt box and the history. */
+/** The side panel: the head atlas, scores, the prompt box, the history, ablation and patching. */
 import { AtlasView, type AtlasEvents } from "../renderers/atlas";
 import { h } from "../renderers/dom";
+import { AblatePanel, type AblateEvents } from "./ablate";
 import { HistoryList } from "./history";
+import { PatchPanel, type PatchEvents } from "./patch";
 import { PromptBox } from "./prompt";
 import { ScorePanel, type ScoreEvents } from "./scores";
+
+export interface InterventionEvents {
+  readonly ablate: AblateEvents;
+  readonly patch: PatchEvents;
+}
 
 export class SidePanel {
   readonly el: HTMLElement;
@@ -11,11 +18,14 @@ export class SidePanel {
   readonly prompt: PromptBox;
   readonly history: HistoryList;
   readonly scores: ScorePanel;
+  readonly ablate: AblatePanel;
+  readonly patch: PatchPanel;
 
   constructor(
     atlasEvents: AtlasEvents,
     scoreEvents: ScoreEvents,
     onRun: (prompt: string) => void,
+    interventions: InterventionEvents,
     idPrefix: string,
   ) {
     this.el = h("aside", "hs-side");
@@ -23,12 +33,15 @@ export class SidePanel {
     this.prompt = new PromptBox(onRun, idPrefix);
     this.history = new HistoryList((prompt) => this.prompt.runText(prompt));
     this.scores = new ScorePanel(scoreEvents, idPrefix);
+    this.ablate = new AblatePanel(interventions.ablate, idPrefix);
+    this.patch = new PatchPanel(interventions.patch, idPrefix);
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
-    this.el.append(atlasSection, this.scores.el, this.prompt.el, this.history.el);
+    this.el.append(atlasSection, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);
   }
 
   dispose(): void {
     this.atlas.dispose();
+    this.patch.heatmap.dispose();
   }
 }

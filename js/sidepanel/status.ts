@@ -9,6 +9,8 @@ export interface StatusInput {
   loading: boolean;
   /** A line the kernel attached to the current run (the induction probe's summary). */
   note: string;
+  /** Fraction of heads patched while activation patching runs, else -1. */
+  patchProgress?: number;
 }
 
 export type StatusKind = "ready" | "running" | "loading" | "error";
@@ -19,6 +21,10 @@ export function statusText(s: StatusInput): { kind: StatusKind; text: string } {
     return { kind: "error", text: `Error: ${s.error || "the last run failed"}` };
   }
   if (s.headError !== "") return { kind: "error", text: `Error: ${s.headError}` };
+  const p = s.patchProgress ?? -1;
+  if (s.status === "running" && p >= 0) {
+    return { kind: "running", text: `Patching every head… ${Math.round(p * 100)} % (the last result stays on screen)` };
+  }
   if (s.status === "running") return { kind: "running", text: "Running the model… (the last result stays on screen)" };
   if (s.loading) return { kind: "loading", text: "Loading head…" };
   return { kind: "ready", text: s.note || "Ready" };

@@ -379,7 +379,7 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
             self.clear_ablation()
             return
         if kind == "ablate":
-            reference = content.get("reference") or None
+            reference = content.get("reference")  # "" is an empty reference, an error
             if reference is not None and not isinstance(reference, str):
                 raise TypeError(f"reference must be text, got {type(reference).__name__}")
             self.ablate(content.get("heads"), method=str(content.get("method") or "zero"), reference=reference)

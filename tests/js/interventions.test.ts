@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  ablationOf,
+  changeScale,
+  divergingLevel,
+  lossLevels,
+  lossLine,
+  patchingOf,
+  toggleHead,
+  topNext,
+  topPatched,
+  totals,
+} from "../../js/model/interventions";
+import { readTraits } from "../../js/model/traits";
+import type { AnyModel } from "../../js/model/anywidget";
+import { statusText } from "../../js/sidepanel/status";
+
+function le(values: number[], kind: "f32" | "i32"): DataView {
+  const buf = new ArrayBuffer(values.length * 4 + 3);
+  const view = new DataView(buf, 3, values.length * 4); // a nonzero byteOffset, like comm buffers
+  values.forEach((v, i) => (kind === "f32" ? view.setFloat32(i * 4, v, true) : view.setInt32(i * 4, v, true)));
+  return view;
+}
+
+function model(state: Record<string, unknown>): AnyModel {
+  return {
+    get: (name: string) => state[name],
+    set: () => undefined,
+    save_changes: () => undefined,
+    send: () => undefined,
+    on: () => undefined,
+    off: () => undefined,
+  };
+}
+
+const base = {
+  tokens: ["<bos>", "a", "b"],
+  run_id: 4,
+  n_layers: 2,
+  n_heads: 2,
+  ablation_heads: [[1, 0]],
+  ablation_label: "zero",
+  ablation_run_id: 4,
+  ablation_loss: le([NaN, 1, 2, NaN, 1.5, 1], "f32"),
+  ablation_top_k: 2,
+  ablation_top_tokens: ["x", "y", "<b>"],
+  // [2, 3, 2]: clean rows then ablated rows
+  ablation_top_ids: le([0, 1, 1, 0, 2, 0, 1, 2, 2, 1, 0, 1], "i32"),
+  ablation_top_probs: le([0.6, 0.3, 0.5, 0.4, 0.9, 0.1, 0.7, 0.2, 0.5, 0.5, 0.8, 0.1], "f32"),
+};
+
+test("an ablation decodes per-token loss, totals and the top next tokens", () => {
+  const a = ablationOf(readTraits(model(base)));
+  assert.ok(a !== null);
+  assert.deepEqual(Array.from(a.clean).slice(1), [1, 2]);
+  const t = totals(a);
+  assert.equal(t.clean, 1.5);
+  assert.equal(t.ablated, 1.25);
+  assert.equal(t.change, -0.25);
+  assert.equal(changeScale(a), 1);
+  assert.deepEqual(Array.from(lossLevels(a)), [-1, 191, 0]);
+  assert.equal(lossLine(a, 1), "loss 1.000 → 1.500 (+0.500) ablated");
+  assert.equal(lossLine(a, 0), null);
+  assert.deepEqual(topNext(a, 2, "clean").map((x) => x.token), ["<b>", "x"]);
+  assert.deepEqual(topNext(a, 0, "ablated").map((x) => x.token), ["y", "<b>"]);
+  assert.ok(Math.abs(topNext(a, 0, "ablated")[0].prob - 0.7) < 1e-6);
+});
+
+test("a stale or malformed ablation is not shown", () => {
+  assert.equal(ablationOf(readTraits(model({ ...base, ablation_run_id: 3 }))), null);
+  assert.equal(ablationOf(readTraits(model({ ...base, ablation_heads: [] }))), null);
+  assert.equal(ablationOf(readTraits(model({ ...base, ablation_loss: le([1, 2], "f32") }))), null);
+  assert.equal(ablationOf(readTraits(model({ ...base, ablation_top_k: 3 }))), null);
+  assert.deepEqual(readTraits(model({ ...base, ablation_heads: [[1, 0], "x", [2]] })).ablationHeads, [[1, 0]]);
+});
+
+test("the diverging scale puts zero in the middle and clamps", () => {
+  assert.equal(divergingLevel(0, 1), 128);
+  assert.equal(divergingLevel(-1, 1), 0);
+  assert.equal(divergingLevel(5, 1), 255);
+  assert.equal(divergingLevel(NaN, 1), -1);
+});
+
+test("patching: heatmap size is checked and the best heads come first", () => {
+  const t = readTraits(model({ ...base, patch_id: 1, patch_effect: le([0.1, NaN, 0.9, -0.2], "f32") }));
+  const p = patchingOf(t);
+  assert.ok(p !== null);
+  assert.deepEqual(topPatched(p, 2), [
+    { layer: 1, head: 0, value: Number(Math.fround(0.9)) },
+    { layer: 0, head: 0, value: Number(Math.fround(0.1)) },
+  ]);
+  assert.equal(patchingOf(readTraits(model({ ...base, patch_id: 0, patch_effect: le([1, 2, 3, 4], "f32") }))), null);
+  assert.equal(patchingOf(readTraits(model({ ...base, patch_id: 2, patch_effect: le([1, 2], "f32") }))), null);
+});
+
+test("the ablation set toggles heads and stays sorted", () => {
+  let heads = toggleHead([], 1, 3);
+  heads = toggleHead(heads, 0, 2);
+  assert.deepEqual(heads, [[0, 2], [1, 3]]);
+  assert.deepEqual(toggleHead(heads, 1, 3), [[0, 2]]);
+});
+
+test("the status line reports patching progress", () => {
+  const s = { status: "running" as const, error: "", headError: "", loading: false, note: "", patchProgress: 0.5 };
+  assert.match(statusText(s).text, /Patching every head… 50 %/);
+  assert.match(statusText({ ...s, patchProgress: -1 }).text, /Running the model/);
+  assert.equal(statusText({ ...s, status: "error", error: "ValueError: bad" }).text, "Error: ValueError: bad");
+});
