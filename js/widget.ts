@@ -49,6 +49,7 @@ export class HeadscopeView {
   private readonly effect = new AblationEffect();
   /** Token colours: attention (by the mode) or the ablation's loss change. */
   private tokenColour: "attention" | "loss" = "attention";
+  private ablationKey = "";
   private traits: Traits;
   private shown: HeadPattern | null = null;
   private wanted = "";
@@ -210,6 +211,13 @@ export class HeadscopeView {
     this.renderScores();
     this.side.prompt.update(t.prompt, t.runId, t.canRun, t.status === "running");
     this.side.history.update(t.history, t.canRun);
+    // a new ablation (from the panel or from Python) colours the tokens by its loss change
+    const a = this.ablation();
+    const key = a === null ? "" : `${a.heads.join(";")}|${a.label}`;
+    if (key !== this.ablationKey) {
+      this.ablationKey = key;
+      if (key !== "") this.tokenColour = "loss";
+    }
     this.renderInterventions();
     this.renderModes();
     this.requestHead();

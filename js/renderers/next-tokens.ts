@@ -21,7 +21,7 @@ export class AblationEffect {
     this.el.hidden = true;
     this.total = h("p", "hs-ablation-total");
     this.total.setAttribute("role", "status");
-    this.position = h("p", "hs-next-title hs-note");
+    this.position = h("p", "hs-next-title hs-hint");
     this.clean = h("ol", "hs-next-list hs-next-clean");
     this.ablated = h("ol", "hs-next-list hs-next-ablated");
     const columns = h("div", "hs-next-columns");

@@ -64,7 +64,7 @@ export class AblatePanel {
     enterSubmits(this.reference, () => this.submit());
     this.runButton = button("hs-ablate-run hs-primary", "Ablate", () => this.submit());
     this.clearButton = button("hs-ablate-clear", "Clear", () => this.events.clear(), "Clear the ablation");
-    this.note = h("p", "hs-ablate-note hs-note");
+    this.note = h("p", "hs-ablate-note hs-hint");
     const row = h("div", "hs-button-row");
     row.append(this.runButton, this.clearButton);
     const methodRow = h("div", "hs-field");

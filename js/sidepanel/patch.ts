@@ -79,7 +79,7 @@ export class PatchPanel {
       select: (ref) => this.events.select(ref),
       hover: (ref, x, y) => this.events.hover(ref, ref === null ? NaN : this.heatmap.valueAt(ref), x, y),
     });
-    this.summary = h("p", "hs-patch-summary hs-note");
+    this.summary = h("p", "hs-patch-summary hs-hint");
     this.summary.setAttribute("role", "status");
     this.list = h("ol", "hs-top-heads hs-patch-top");
     this.list.setAttribute("aria-label", "Heads with the largest patching effect");

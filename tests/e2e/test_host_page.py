@@ -8,6 +8,7 @@ answers every ``request_head`` and ``run`` exactly as it would in Jupyter.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from pathlib import Path
@@ -26,7 +27,10 @@ ARTIFACT_SHOT = ROOT / "tests" / "e2e" / "artifacts" / "widget.png"
 WIRE_TRAITS = (
     "tokens", "n_layers", "n_heads", "layer", "head", "thumb_size", "atlas", "run_id",
     "prompt", "history", "status", "error", "can_run", "model_name", "score_names", "scores",
-    "scores_run_id", "note",
+    "scores_run_id", "note", "ablation_heads", "ablation_method", "ablation_label", "ablation_run_id",
+    "ablation_loss", "ablation_top_k", "ablation_top_tokens", "ablation_top_ids", "ablation_top_probs",
+    "patch_clean", "patch_corrupted", "patch_metric", "patch_effect", "patch_id", "patch_progress",
+    "patch_summary",
 )  # fmt: skip
 #: Largest error of a decoded weight (docs/wire.md: scales[q] / 510 <= 1/510) plus display rounding.
 TOLERANCE = 1 / 255
@@ -178,7 +182,7 @@ class Host:
         )
 
     def legend_color(self, widget_id: str, weight: float) -> list[int]:
-        return self.pixel(widget_id, ".hs-legend", int(round(weight * 255)), 0)
+        return self.pixel(widget_id, ".hs-pattern .hs-legend", int(round(weight * 255)), 0)
 
     def backgrounds(self, widget_id: str) -> list[str]:
         return list(
@@ -266,7 +270,7 @@ def test_atlas_click_and_arrow_keys_switch_head(host: Host) -> None:
     before = host.pixel("a", ".hs-pattern-base", 2, 6)
     assert close_color(before, host.legend_color("a", float(attn[0, 0, 6, 2])))
     assert host.pixel("a", ".hs-pattern-base", 7, 2)[:3] == [248, 250, 252]  # above the diagonal: 0
-    assert host.pixel("a", ".hs-legend", 255, 0)[:3] == [30, 20, 87]  # weight 1
+    assert host.pixel("a", ".hs-pattern .hs-legend", 255, 0)[:3] == [30, 20, 87]  # weight 1
 
     canvas = root.locator(".hs-atlas-canvas")
     box = canvas.bounding_box()
@@ -547,3 +551,166 @@ def test_screenshot_for_readme(host: Host) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     root.screenshot(path=str(target))
     assert target.stat().st_size > 10_000
+
+
+# --- interventions: ablation and patching from the UI ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_model() -> Any:
+    """A random-weight 2 x 4-head TransformerBridge with the byte tokenizer (fast to run)."""
+    from headscope._builtin.model import ModelSpec, build_model
+
+    model = build_model(ModelSpec(n_layers=2, n_heads=4, d_model=32, d_head=8, n_ctx=64), seed=0)
+    model.eval()
+    return model
+
+
+def signed(value: float) -> str:
+    """The widget's signed format: a real minus sign for negatives."""
+    return f"{'+' if value >= 0 else '−'}{abs(value):.3f}"
+
+
+def css_rgb(text: str) -> list[int]:
+    return [int(v) for v in re.findall(r"\d+", text)[:3]]
+
+
+def diverging_level(value: float, scale: float) -> int:
+    return int(np.floor(127.5 + 127.5 * max(-1.0, min(1.0, value / scale)) + 0.5))
+
+
+def test_ablate_a_head_from_the_panel(host: Host, small_model: Any) -> None:
+    import headscope
+
+    w = headscope.show(small_model, "The cat sat on the mat. The cat sat on the mat.")
+    root = host.mount("a", w)
+    loss_button = root.locator(".hs-mode-loss")
+    assert loss_button.is_disabled() and root.locator(".hs-ablation-effect").is_hidden()
+    # select layer 1, head 2 in the atlas, put it in the set, ablate
+    canvas = root.locator(".hs-atlas-canvas")
+    box = canvas.bounding_box()
+    pitch = (box["width"] - 26) / 4
+    canvas.click(position={"x": 26 + 2.5 * pitch - 1, "y": 18 + 1.5 * pitch - 1})
+    host.page.wait_for_function("() => window.hsModels.a.get('head') === 2 && window.hsModels.a.get('layer') === 1")
+    toggle = root.locator(".hs-ablate-toggle")
+    toggle.filter(has_text="Add L1 H2").wait_for()
+    toggle.click()
+    assert root.locator(".hs-ablate-remove").all_text_contents() == ["L1 H2 ×"]
+    root.locator(".hs-ablate-run").click()
+    effect = root.locator(".hs-ablation-effect")
+    effect.wait_for(state="visible")
+    assert host.kernel.received["a"][-1] == {"type": "ablate", "heads": [[1, 2]], "method": "zero", "reference": None}
+
+    result = w.ablation_result
+    expected = headscope.ablate(small_model, w.prompt, [(1, 2)])
+    np.testing.assert_allclose(result.ablated_loss, expected.ablated_loss, atol=1e-5)
+    total = root.locator(".hs-ablation-total").inner_text()
+    assert f"mean loss {expected.clean_total:.3f} → {expected.ablated_total:.3f} ({signed(expected.total_change)})" in total, total
+    assert loss_button.get_attribute("aria-pressed") == "true"
+
+    # every token's colour is the diverging colour of its loss change; the first token has none
+    change = expected.loss_change
+    scale = float(np.abs(change).max())
+    colours = host.backgrounds("a")
+    assert colours[0] == ""
+    legend = ".hs-ablation-effect .hs-legend"
+    assert root.locator(".hs-ablation-effect .hs-legend-label").all_text_contents() == [
+        f"−{scale:.2f}", f"+{scale:.2f}"
+    ]
+    for i in (int(np.argmax(change)) + 1, int(np.argmin(change)) + 1, 3):
+        want = host.pixel("a", legend, diverging_level(float(change[i - 1]), scale), 0)
+        assert close_color(css_rgb(colours[i]), want, tol=4), (i, colours[i], want)
+    # the tooltip gives the exact values, and the top next tokens change at the hovered position
+    i = int(np.argmax(np.abs(change))) + 1
+    host.page.hover(f"#slot-a .hs-tok[data-index='{i}']")
+    tip = host.tooltip("a")
+    line = f"loss {expected.clean_loss[i - 1]:.3f} → {expected.ablated_loss[i - 1]:.3f} ({signed(float(change[i - 1]))}) ablated"
+    assert line in tip, tip
+    top = expected.top_next(i)
+    quoted = lambda pairs: [json.dumps(t, ensure_ascii=False) for t, _ in pairs]  # noqa: E731
+    assert root.locator(".hs-next-clean .hs-next-token").all_text_contents() == quoted(top["clean"])
+    assert root.locator(".hs-next-ablated .hs-next-token").all_text_contents() == quoted(top["ablated"])
+    assert root.locator(".hs-next-ablated .hs-next-prob").first.inner_text() == f"{top['ablated'][0][1] * 100:.1f} %"
+
+    # back to attention colours, then clear
+    root.locator(".hs-mode-query").click()
+    assert loss_button.get_attribute("aria-pressed") == "false"
+    root.locator(".hs-ablate-clear").click()
+    effect.wait_for(state="hidden")
+    assert host.kernel.received["a"][-1] == {"type": "clear_ablation"}
+    assert loss_button.is_disabled() and w.ablation_result is None
+
+
+def test_an_ablation_error_shows_and_the_view_stays(host: Host, small_model: Any) -> None:
+    import headscope
+
+    w = headscope.show(small_model, "abc abc")
+    root = host.mount("a", w)
+    root.locator(".hs-ablate-toggle").click()  # layer 0, head 0
+    root.locator(".hs-ablate-method").select_option("reference")
+    reference = root.locator(".hs-ablate-reference")
+    assert reference.is_visible()
+    reference.press("Enter")  # an empty reference: a clear error
+    status = root.locator(".hs-status")
+    status.filter(has_text="reference prompt 0 is empty").wait_for()
+    assert status.get_attribute("data-kind") == "error" and w.status == "error"
+    assert root.locator(".hs-tok").count() == len(w.tokens)
+    # a real reference works, and Enter in the box runs it
+    reference.fill("the quick brown fox")
+    reference.press("Enter")
+    root.locator(".hs-ablation-effect").wait_for(state="visible")
+    assert status.get_attribute("data-kind") == "ready"
+    assert "mean over a reference (20 tokens)" in root.locator(".hs-ablate-note").inner_text()
+
+
+def test_patching_from_the_panel_and_a_heatmap_click_selects_the_head(host: Host, small_model: Any) -> None:
+    import headscope
+
+    w = headscope.show(small_model, "ab cd ab c")
+    root = host.mount("a", w)
+    assert root.locator(".hs-patch-result").is_hidden()
+    assert root.locator(".hs-patch-clean").input_value() == "ab cd ab c"  # the current prompt
+    root.locator(".hs-patch-corrupted").fill("ab xd ab c")
+    root.locator(".hs-patch-correct").fill("d")
+    root.locator(".hs-patch-wrong").fill("x")
+    root.locator(".hs-patch-wrong").press("Enter")
+    result = root.locator(".hs-patch-result")
+    result.wait_for(state="visible")
+    assert host.kernel.received["a"][-1] == {
+        "type": "patch", "clean": "ab cd ab c", "corrupted": "ab xd ab c", "metric": "logit_diff", "answer": ["d", "x"],
+    }  # fmt: skip
+    expected = headscope.patch_heads(small_model, "ab cd ab c", "ab xd ab c", answer=("d", "x"))
+    np.testing.assert_allclose(w.patch_result.effect, expected.effect, atol=1e-4)
+    layer, head, value = expected.top_heads(1)[0]
+    assert root.locator(".hs-patch-head").first.inner_text() == f"L{layer} H{head} · {value:.2f}"
+    assert "largest effect" in root.locator(".hs-patch-summary").inner_text()
+
+    # a cell's colour is the diverging colour of its effect, and a click opens that head
+    heatmap = root.locator(".hs-heatmap-canvas")
+    box = heatmap.bounding_box()
+    pitch = (box["width"] - 26) / 4
+    target = (1, 3)
+    heatmap.hover(position={"x": 26 + (target[1] + 0.5) * pitch - 1, "y": 18 + (target[0] + 0.5) * pitch - 1})
+    assert f"patching effect {expected.effect[target]:.3f}" in host.tooltip("a")
+    heatmap.click(position={"x": 26 + (target[1] + 0.5) * pitch - 1, "y": 18 + (target[0] + 0.5) * pitch - 1})
+    host.page.wait_for_function("() => window.hsModels.a.get('layer') === 1 && window.hsModels.a.get('head') === 3")
+    assert (w.layer, w.head) == target
+    host.page.wait_for_function("() => document.querySelector('#slot-a .hs-head-label').textContent === 'layer 1 · head 3'")
+    # keyboard: arrow keys on the heatmap move the selection
+    heatmap.focus()
+    host.page.keyboard.press("ArrowLeft")
+    host.page.wait_for_function("() => window.hsModels.a.get('head') === 2")
+    assert (w.layer, w.head) == (1, 2)
+
+    # mismatched lengths: a visible error, the heatmap stays
+    root.locator(".hs-patch-corrupted").fill("ab xd ab cc")
+    root.locator(".hs-patch-run").click()
+    status = root.locator(".hs-status")
+    status.filter(has_text="same number of tokens").wait_for()
+    assert status.get_attribute("data-kind") == "error"
+    assert result.is_visible() and w.patch_id == 1
+    # an answer that is not one token
+    root.locator(".hs-patch-corrupted").fill("ab xd ab c")
+    root.locator(".hs-patch-correct").fill(" dd")
+    root.locator(".hs-patch-run").click()
+    status.filter(has_text="not one token").wait_for()
