@@ -347,6 +347,8 @@ def _reference_means(
 
 
 def _str_tokens(model: Any, ids: torch.Tensor) -> list[str]:
+    if hasattr(model, "tokenizer") and model.tokenizer is None:  # a native model without one
+        return [f"<{int(i)}>" for i in ids.reshape(-1)]
     return [str(t) for t in model.to_str_tokens(ids)]
 
 
