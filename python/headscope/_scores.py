@@ -32,6 +32,13 @@ counts the query itself as a target when the token just before it equals it
 (``"aa"``); these scores do not (see :func:`induction_score`), so the two
 agree only on sequences without two equal adjacent tokens, such as repeated
 random tokens drawn without replacement.
+
+headscope keeps its own convention as the default because it reads as "how much of the head's
+attention goes where the behaviour says, on the rows where the behaviour applies": a perfect
+induction head scores 1 on ``[BOS] S S``, where ``detect_head`` can give at most
+``len(S) / (2 len(S) + 1)``.  :func:`detect_head_scores` (``head_scores(...,
+convention="detect_head")`` in the public API) computes ``detect_head``'s "mul" values exactly,
+self target included, for all heads at once.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ __all__ = [
     "SCORE_NAMES",
     "bos_sink_score",
     "custom_score",
+    "detect_head_scores",
+    "detect_head_targets",
     "duplicate_token_score",
     "entropy_score",
     "duplicate_token_targets",
@@ -282,14 +291,69 @@ def head_scores(pattern: Pattern, tokens: Tokens) -> dict[str, Scores]:
     }
 
 
-def layered_head_scores(layers: Any, tokens: Tokens) -> dict[str, np.ndarray]:
+def detect_head_targets(tokens: Tokens) -> dict[str, np.ndarray]:
+    """TransformerLens ``detect_head``'s detection patterns as boolean ``[query_pos, key_pos]`` masks.
+
+    Previous-token and duplicate-token equal :func:`previous_token_targets` and
+    :func:`duplicate_token_targets`; induction adds the query itself as a target when the token
+    before it is the same token (``tokens[q - 1] == tokens[q]``).
+    """
+    t = _tokens_np(tokens)
+    n = len(t)
+    induction = induction_targets(t)
+    if n >= 2:
+        idx = np.arange(1, n)
+        induction[idx, idx] = t[:-1] == t[1:]
+    return {
+        "previous_token": previous_token_targets(n),
+        "induction": induction,
+        "duplicate_token": duplicate_token_targets(t),
+    }
+
+
+def detect_head_scores(pattern: Pattern, tokens: Tokens) -> dict[str, Scores]:
+    """TransformerLens ``detect_head(..., error_measure="mul")`` for every head at once.
+
+    For each behaviour: the attention mass on its targets, summed over *all* query rows and
+    divided by the head's total attention (``query_pos`` for rows that sum to one). Rows without
+    a target, the BOS row among them, count as zeros. Keys ``previous_token``, ``induction`` and
+    ``duplicate_token``.
+    """
+    t = _tokens_np(tokens)
+    _check(pattern, len(t))
+    masks = detect_head_targets(t)
+    if _is_torch(pattern):
+        import torch
+
+        p = pattern.detach()
+        if not p.is_floating_point():
+            p = p.float()
+        total = p.sum(dim=(-1, -2))
+        return {
+            name: (p * torch.as_tensor(m, device=p.device, dtype=p.dtype)).sum(dim=(-1, -2)) / total
+            for name, m in masks.items()
+        }
+    p = np.asarray(pattern)
+    if not np.issubdtype(p.dtype, np.floating):
+        p = p.astype(np.float32)
+    total = p.sum(axis=(-1, -2))
+    return {name: (p * m).sum(axis=(-1, -2)) / total for name, m in masks.items()}
+
+
+def layered_head_scores(
+    layers: Any, tokens: Tokens, *, convention: str = "rows"
+) -> dict[str, np.ndarray]:
     """:func:`head_scores` over a sequence of per-layer ``[head, query_pos, key_pos]`` patterns.
 
     Each layer is scored at once over its heads; layers go one at a time so that no
     ``[layer, head, query_pos, key_pos]`` copy of a long run is made. Returns float32
-    ``[layer, head]`` arrays.
+    ``[layer, head]`` arrays. ``convention="detect_head"`` gives :func:`detect_head_scores`
+    instead (previous-token, induction and duplicate-token only).
     """
-    per_layer = [head_scores(layer, tokens) for layer in layers]
+    if convention not in ("rows", "detect_head"):
+        raise ValueError(f"unknown convention {convention!r}: expected 'rows' or 'detect_head'")
+    score = head_scores if convention == "rows" else detect_head_scores
+    per_layer = [score(layer, tokens) for layer in layers]
     return {
         name: np.stack([np.asarray(scores[name], dtype=np.float32) for scores in per_layer])
         for name in per_layer[0]

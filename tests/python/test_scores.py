@@ -261,3 +261,51 @@ def test_entropy_of_non_causal_heads_uses_every_key() -> None:
 
     full = np.full((1, 5, 5), 0.2, np.float32)  # uniform over all 5 keys, non-causal
     np.testing.assert_allclose(entropy_score(full), [1.0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "The cat sat on the mat. The cat sat on the mat.",
+        "aa bb aa: Mississippi, sassafras, aardvark!",  # equal neighbours: detect_head's self target
+    ],
+)
+def test_detect_head_convention_equals_transformer_lens(prompt: str) -> None:
+    """head_scores(..., convention="detect_head") equals detect_head("mul") on the same cache."""
+    import headscope
+    from transformer_lens.head_detector import detect_head
+
+    model = headscope.load_model("builtin")
+    tokens = model.to_tokens(prompt)
+    _, cache = model.run_with_cache(
+        tokens, remove_batch_dim=True, names_filter=lambda name: name.endswith("hook_pattern")
+    )
+    ours = headscope.head_scores(model, prompt, convention="detect_head")
+    assert set(ours) == {"previous_token", "induction", "duplicate_token"}
+    for name in ours:
+        theirs = detect_head(model, prompt, f"{name}_head", cache=cache, error_measure="mul")
+        np.testing.assert_allclose(ours[name], theirs.numpy(), atol=1e-5, err_msg=name)
+    # the default convention is a different, documented quantity: not equal where rows lack targets
+    rows = headscope.head_scores(model, prompt)
+    assert not np.allclose(rows["induction"], ours["induction"], atol=1e-3)
+
+
+def test_detect_head_custom_template_and_bad_convention() -> None:
+    import headscope
+    from transformer_lens.head_detector import compute_head_attention_similarity_score
+
+    model = headscope.load_model("builtin")
+    prompt = "one two one two"
+    n = len(model.to_str_tokens(prompt))
+    template = np.zeros((n, n))
+    template[2:, 0] = 1  # rows 0 and 1 have no target
+    ours = headscope.head_scores(model, prompt, template=template, convention="detect_head")
+    run = headscope.show(model, prompt).run_result
+    layer, head = 1, 3
+    theirs = compute_head_attention_similarity_score(
+        torch.as_tensor(run.head(layer, head)), torch.as_tensor(template, dtype=torch.float32),
+        exclude_bos=False, exclude_current_token=False, error_measure="mul",
+    )
+    assert ours["custom"][layer, head] == pytest.approx(theirs, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown convention 'mul'"):
+        headscope.head_scores(model, prompt, convention="mul")
