@@ -63,6 +63,7 @@ def head_scores(
     prompt: str | None = None,
     *,
     template: Any = None,
+    convention: str = "rows",
 ) -> dict[str, np.ndarray]:
     """Every head's scores, each a ``[layer, head]`` array.
 
@@ -73,9 +74,15 @@ def head_scores(
     targets, or a function of the token ids that returns one. Definitions, and how positions
     without a valid target are treated, are in ``headscope._scores``. Runs without token ids
     (precomputed attention) compare token strings.
+
+    ``convention="rows"`` (the default) averages over the query rows that have a target, so a
+    perfect head scores 1. ``convention="detect_head"`` returns TransformerLens
+    ``detect_head(..., error_measure="mul")``'s values instead (previous-token, induction and
+    duplicate-token, plus ``custom`` with a template): the mass on the targets over all rows,
+    rows without a target counting as zeros.
     """
     from ._adapters import run_model
-    from ._scores import custom_score, layered_head_scores
+    from ._scores import custom_score, layered_head_scores, template_targets
 
     if isinstance(source, (AttentionWidget, AttentionRun)):
         if prompt is not None:
@@ -86,12 +93,15 @@ def head_scores(
     else:
         run = run_model(_resolve_model(source), prompt)
     ids = run.score_ids()
-    result = layered_head_scores(run.layers, ids)
+    result = layered_head_scores(run.layers, ids, convention=convention)
     if template is not None:
         causal = not any(bool(layer.triu(1).any()) for layer in run.layers)
-        result["custom"] = np.stack(
-            [np.asarray(custom_score(layer, ids, template, causal)) for layer in run.layers]
-        )
+        custom = [np.asarray(custom_score(layer, ids, template, causal)) for layer in run.layers]
+        if convention == "detect_head":
+            # detect_head's "mul": the rows without a target count as zeros
+            share = template_targets(template, ids, causal).any(-1).mean()
+            custom = [c * share for c in custom]
+        result["custom"] = np.stack(custom)
     return result
 
 
