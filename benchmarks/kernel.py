@@ -1,12 +1,15 @@
 """Kernel-side cost of a headscope widget: bytes on the wire, seconds, peak memory.
 
-Model: GPT-2 Small geometry (12 layers x 12 heads, d_model 768, vocab 50257) with random weights,
-built offline by TransformerBridge.boot_native, fed by the built-in byte tokenizer (one token per
-byte, so an n-token prompt is exactly n - 1 characters). Each size runs in a fresh process so that
-peak memory is its own.
+Models: GPT-2 Small geometry (12 layers x 12 heads, d_model 768, vocab 50257) with random weights,
+built offline by TransformerBridge.boot_native, or headscope's built-in model (2 x 8 heads,
+n_ctx 256); both are fed by the built-in byte tokenizer (one token per byte, so an n-token prompt
+is exactly n - 1 characters). Each size runs in a fresh process so that peak memory is its own.
 
     python benchmarks/kernel.py                # 128, 512, 1024 tokens
     python benchmarks/kernel.py --sizes 64 --repeats 1 --layers 2
+    python benchmarks/kernel.py --model builtin --sizes 128 256
+
+`python -m benchmarks` runs this together with the browser and CircuitsVis measurements.
 """
 
 from __future__ import annotations
@@ -42,23 +45,50 @@ def _peak_since(base_kib: int) -> float:
     return (_rss_kib("VmHWM") - base_kib) / 1024
 
 
-def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int) -> dict[str, Any]:
+MODELS = ("gpt2", "builtin")
+
+
+def build_model(kind: str = "gpt2", n_layers: int = 12) -> Any:
+    """The benchmark's model: ``"gpt2"`` (GPT-2 Small geometry, random weights, ``n_layers``
+    layers) or ``"builtin"`` (headscope's shipped model; ``n_layers`` is ignored)."""
+    if kind == "builtin":
+        import headscope
+
+        model = headscope.load_model("builtin")
+    elif kind == "gpt2":
+        from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+        from headscope._builtin.tokenizer import ByteTokenizer
+
+        cfg = TransformerBridgeConfig(
+            d_model=768, d_head=64, n_heads=12, n_layers=n_layers, d_mlp=3072, n_ctx=1024,
+            d_vocab=50257, act_fn="gelu_new", normalization_type="LN", seed=0,
+            model_name="gpt2-small-geometry-random",
+        )
+        model = TransformerBridge.boot_native(cfg, tokenizer=ByteTokenizer())
+    else:
+        raise ValueError(f"unknown model {kind!r}; expected one of {MODELS}")
+    model.eval()
+    return model
+
+
+def bench_prompt(n_tokens: int) -> str:
+    """A prompt of exactly ``n_tokens`` tokens for the byte tokenizer (BOS + n - 1 bytes)."""
+    return ("The cat sat on the mat. " * (n_tokens // 24 + 1))[: n_tokens - 1]
+
+
+def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int,
+            kind: str = "gpt2", model: Any = None) -> dict[str, Any]:
     import torch
-    from transformer_lens import TransformerBridge, TransformerBridgeConfig
 
     from headscope import AttentionWidget
     from headscope._adapters import run_model
-    from headscope._builtin.tokenizer import ByteTokenizer
     from headscope._wire import encode_head
 
     torch.set_num_threads(threads)
-    cfg = TransformerBridgeConfig(
-        d_model=768, d_head=64, n_heads=12, n_layers=n_layers, d_mlp=3072, n_ctx=1024,
-        d_vocab=50257, act_fn="gelu_new", normalization_type="LN", seed=0,
-    )
-    model = TransformerBridge.boot_native(cfg, tokenizer=ByteTokenizer())
-    model.eval()
-    prompt = ("The cat sat on the mat. " * 64)[: n_tokens - 1]
+    if model is None:
+        model = build_model(kind, n_layers)
+    prompt = bench_prompt(n_tokens)
     tokens = model.to_tokens(prompt, truncate=False)
     assert tokens.shape[-1] == n_tokens, tokens.shape
 
@@ -86,7 +116,7 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int)
     forward, total = forward[1:], total[1:]
     if what == "forward":
         return {"forward_s": statistics.median(forward), "forward_min_s": min(forward),
-                "forward_max_s": max(forward), "peak_forward_mib": _peak_since(base)}
+                "forward_max_s": max(forward), "forward_runs_s": forward, "peak_forward_mib": _peak_since(base)}
 
     assert widget is not None
     run = widget.run_result
@@ -97,6 +127,8 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int)
         head_times.append(time.perf_counter() - t0)
     tokens_json = len(json.dumps(widget.tokens).encode())
     head_bytes = len(first_head[0]) + len(first_head[1])
+    peak = _peak_since(base)
+    widget.close()
     return {
         "tokens": n_tokens,
         "layers": run.n_layers,
@@ -105,13 +137,33 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int)
         "widget_ready_s": statistics.median(total),
         "widget_ready_min_s": min(total),
         "widget_ready_max_s": max(total),
+        "widget_ready_runs_s": total,
         "first_paint_bytes": len(widget.atlas) + tokens_json + head_bytes,
         "atlas_bytes": len(widget.atlas),
         "tokens_json_bytes": tokens_json,
         "head_bytes": head_bytes,
         "encode_head_ms": 1000 * statistics.median(head_times),
-        "peak_widget_mib": _peak_since(base),
+        "peak_widget_mib": peak,
     }
+
+
+def measure_size(n_tokens: int, repeats: int, n_layers: int, threads: int,
+                 kind: str = "gpt2") -> dict[str, Any]:
+    """Both measurements of one size, each in a fresh process (each peak is its own)."""
+    row: dict[str, Any] = {"model": kind}
+    for what in ("forward", "widget"):
+        cmd = [sys.executable, __file__, "--one", str(n_tokens), "--what", what, "--repeats",
+               str(repeats), "--layers", str(n_layers), "--threads", str(threads), "--model", kind]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        row.update(json.loads(out.strip().splitlines()[-1]))
+    return finish_row(row)
+
+
+def finish_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["overhead_s"] = row["widget_ready_s"] - row["forward_s"]
+    forward = row["peak_forward_mib"]
+    row["peak_ratio"] = row["peak_widget_mib"] / forward if forward > 0 else None
+    return row
 
 
 def main() -> None:
@@ -120,26 +172,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", choices=MODELS, default="gpt2")
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # worker mode: one size
     parser.add_argument("--what", choices=["forward", "widget"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:
-        print(json.dumps(measure(args.one, args.what, args.repeats, args.layers, args.threads)))
+        result = measure(args.one, args.what, args.repeats, args.layers, args.threads, args.model)
+        print(json.dumps(result))
         return
 
-    rows = []
-    for n in args.sizes:
-        row: dict[str, Any] = {}
-        for what in ("forward", "widget"):  # separate processes: each peak is its own
-            cmd = [sys.executable, __file__, "--one", str(n), "--what", what, "--repeats",
-                   str(args.repeats), "--layers", str(args.layers), "--threads", str(args.threads)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            row.update(json.loads(out.strip().splitlines()[-1]))
-        row["overhead_s"] = row["widget_ready_s"] - row["forward_s"]
-        row["peak_ratio"] = row["peak_widget_mib"] / row["peak_forward_mib"]
-        rows.append(row)
+    rows = [measure_size(n, args.repeats, args.layers, args.threads, args.model) for n in args.sizes]
 
     head = ("| tokens | heads | forward s | widget ready s | overhead s | first paint B | "
             "further head B | encode head ms | peak forward MiB | peak widget MiB | peak ratio |")
@@ -149,7 +193,7 @@ def main() -> None:
         print(f"| {r['tokens']} | {r['heads']} | {r['forward_s']:.3f} | {r['widget_ready_s']:.3f} | "
               f"{r['overhead_s']:.3f} | {r['first_paint_bytes']:,} | {r['head_bytes']:,} | "
               f"{r['encode_head_ms']:.1f} | {r['peak_forward_mib']:.0f} | {r['peak_widget_mib']:.0f} | "
-              f"{r['peak_ratio']:.2f} |")
+              f"{r['peak_ratio'] if r['peak_ratio'] is None else round(r['peak_ratio'], 2)} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
