@@ -128,18 +128,20 @@ class WidgetKernel:
         return {k: _wire(v) for k, v in after.items() if not (v is before[k] or v == before[k])}
 
     def message(self, content: dict[str, Any]) -> dict[str, Any]:
-        replies: list[dict[str, Any]] = []
+        raw: list[tuple[Any, list[bytes]]] = []
 
         def capture(content: Any, buffers: Any = None) -> None:
-            raw = [bytes(b) for b in buffers or []]
-            self.sent_bytes.append(sum(len(b) for b in raw))
-            replies.append({"content": content,
-                            "buffers": [base64.b64encode(b).decode("ascii") for b in raw]})
+            raw.append((content, [bytes(b) for b in buffers or []]))
 
+        t0 = time.perf_counter()
         before = self.values()
         self.widget.send = capture
         self.widget._handle_custom_msg(content, [])
-        return {"messages": replies, "state": self._diff(before)}
+        kernel_ms = 1000 * (time.perf_counter() - t0)  # the widget's own work
+        self.sent_bytes += [sum(len(b) for b in buffers) for _, buffers in raw]
+        replies = [{"content": c, "buffers": [base64.b64encode(b).decode("ascii") for b in buffers]}
+                   for c, buffers in raw]
+        return {"messages": replies, "state": self._diff(before), "kernel_ms": kernel_ms}
 
     def save(self, changes: dict[str, Any]) -> dict[str, Any]:
         before = self.values()
@@ -173,6 +175,8 @@ def headscope_page(browser: Any, base: str, widget: Any, repeats: int, switches:
     """First paint, head switches (uncached, then cached) and hover, ``repeats`` fresh pages."""
     first, first_drawn, uncached, uncached_drawn, cached, cached_drawn = [], [], [], [], [], []
     hover, hover_drawn, heap = [], [], []
+    parts: dict[str, list[float]] = {"kernel_ms": [], "transport_ms": [], "front_ms": []}
+    first_parts: dict[str, list[float]] = {"kernel_ms": [], "transport_ms": [], "front_ms": []}
     cached_frames_late = 0
     n = len(widget.tokens)
     targets = _switch_targets(widget.n_layers, widget.n_heads, switches)
@@ -192,12 +196,18 @@ def headscope_page(browser: Any, base: str, widget: Any, repeats: int, switches:
             r = page.evaluate("s => window.hsbFirstPaint(s)", kernel.state())
             first.append(r["painted_ms"])
             first_drawn.append(r["drawn_ms"])
+            for key, samples in first_parts.items():
+                if r.get(key) is not None:
+                    samples.append(r[key])
             heap.append(r["heap_bytes"])
             for layer, head in targets:
                 s = page.evaluate("([l, h]) => window.hsbSwitch(l, h)", [layer, head])
                 assert s["requested"], (layer, head, "expected a request to the kernel")
                 uncached.append(s["painted_ms"])
                 uncached_drawn.append(s["drawn_ms"])
+                for key, samples in parts.items():
+                    if s.get(key) is not None:
+                        samples.append(s[key])
             for layer, head in [(0, 0)] + targets[:-1]:  # all in the front end's cache
                 s = page.evaluate("([l, h]) => window.hsbSwitch(l, h)", [layer, head])
                 assert not s["requested"], (layer, head, "expected a cache hit")
@@ -216,8 +226,10 @@ def headscope_page(browser: Any, base: str, widget: Any, repeats: int, switches:
     return {
         "first_paint_ms": stats(first),
         "first_paint_drawn_ms": stats(first_drawn),
+        "first_paint_parts": {key: stats(samples) for key, samples in first_parts.items()},
         "switch_uncached_ms": stats(uncached),
         "switch_uncached_drawn_ms": stats(uncached_drawn),
+        "switch_uncached_parts": {key: stats(samples) for key, samples in parts.items()},
         "switch_cached_ms": stats(cached),
         "switch_cached_drawn_ms": stats(cached_drawn),
         "switch_cached_late_frames": cached_frames_late,

@@ -58,7 +58,7 @@ def test_benchmark_command_quick_writes_tables_and_json(tmp_path: Path) -> None:
         assert row["first_paint_bytes"] == row["atlas_bytes"] + row["tokens_json_bytes"] + row["head_bytes"]
         assert row["forward_s"] > 0 and row["widget_ready_s"] > 0
     names = [t["target"] for t in results["targets"]["rows"]]
-    assert "kernel time beyond the forward pass" in names and len(names) == 7
+    assert "kernel time beyond the forward pass" in names and len(names) == 8
     wire = results["targets"]["rows"][0]
     assert wire["measured"] == gpt2["first_paint_bytes"] and wire["met"] is True
 
