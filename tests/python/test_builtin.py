@@ -20,7 +20,14 @@ from headscope._builtin import (
     display_tokens,
     load_builtin,
 )
-from headscope._builtin.data import DataRecipe, english_text, make_batch
+from headscope._builtin.data import (
+    DataRecipe,
+    echo_rows,
+    english_text,
+    make_batch,
+    make_repeat_pairs,
+    make_warmup_batch,
+)
 from headscope._builtin.evaluate import (
     EVAL_SENTENCES,
     LENGTHS,
@@ -31,7 +38,14 @@ from headscope._builtin.evaluate import (
     MIN_PREV_RANDOM,
     evaluate,
 )
-from headscope._builtin.model import ModelSpec, build_model, load_weights, save_weights
+from headscope._builtin.model import (
+    ModelSpec,
+    build_model,
+    check_functional_forward,
+    functional_forward,
+    load_weights,
+    save_weights,
+)
 from headscope._builtin.train import TrainConfig, train_model
 
 TEXTS = [
@@ -162,13 +176,23 @@ def test_weights_file_and_card() -> None:
         assert all(0 <= layer < n_layers and 0 <= head < n_heads for layer, head in heads)
 
 
-#: A known gap, reported rather than hidden: training has not yet formed an induction head, so
-#: the shipped weights miss the acceptance bar. strict=True makes these fail once new weights pass.
-BAR_NOT_MET = pytest.mark.xfail(
-    strict=True,
-    reason="the shipped weights do not meet the acceptance bar yet: training has not formed an "
-    "induction head (docs/builtin-model.md, 'Acceptance bar and measured scores')",
-)
+def bar(*checks: str) -> pytest.MarkDecorator:
+    """A known gap, reported rather than hidden: strict xfail while the card says a check fails.
+
+    The card's checks are re-measured by test_card_matches_remeasurement, so a mark follows the
+    shipped weights, and strict=True turns a test red the day it passes unexpectedly.
+    """
+    met = builtin_card()["scores"]["checks"]
+    failing = [c for c in checks if not met[c]]
+    return pytest.mark.xfail(
+        bool(failing),
+        strict=True,
+        reason=f"the shipped weights miss {', '.join(failing)} "
+        "(docs/builtin-model.md, 'Acceptance bar and measured scores')",
+    )
+
+
+BAR_NOT_MET = bar(*builtin_card()["scores"]["checks"])
 
 
 @BAR_NOT_MET
@@ -176,7 +200,7 @@ def test_card_records_a_passing_model() -> None:
     assert builtin_card()["scores"]["passed"] is True
 
 
-@BAR_NOT_MET
+@bar("induction_each_length", "loss_ratio_each_length")
 def test_acceptance_induction(report) -> None:  # type: ignore[no-untyped-def]
     layer, head = report["induction_head"]
     for length in LENGTHS:
@@ -185,14 +209,14 @@ def test_acceptance_induction(report) -> None:  # type: ignore[no-untyped-def]
         assert r["loss_second_half"] <= MAX_LOSS_RATIO * r["loss_first_half"], length
 
 
-@BAR_NOT_MET
+@bar("previous_token_random", "previous_token_english")
 def test_acceptance_previous_token(report) -> None:  # type: ignore[no-untyped-def]
     layer, head = report["previous_token_head"]
     assert report["previous_token_random_mean"][layer][head] >= MIN_PREV_RANDOM
     assert report["previous_token_english"][layer][head] >= MIN_PREV_ENGLISH
 
 
-@BAR_NOT_MET
+@bar("repeated_sentence_peaks")
 def test_acceptance_repeated_sentence(report) -> None:  # type: ignore[no-untyped-def]
     fractions = report["repeated_sentence_peak_fraction"]
     assert set(fractions) == set(EVAL_SENTENCES)
@@ -234,13 +258,65 @@ def test_data_is_deterministic() -> None:
 
 def test_data_mix() -> None:
     rng = np.random.default_rng(0)
-    only_english = make_batch(rng, 4, 200, DataRecipe(p_english=1.0))
+    only_english = make_batch(rng, 4, 200, DataRecipe(p_echo=0.0, p_english=1.0))
     text = bytes(only_english[:, 1:].ravel().tolist()).decode("ascii")
     assert ". " in text and text.count(" ") > 100
-    only_repeats = make_batch(rng, 4, 256, DataRecipe(p_english=0.0, min_segment=20, max_segment=20,
+    only_repeats = make_batch(rng, 4, 256, DataRecipe(p_echo=0.0, p_english=0.0, min_segment=20, max_segment=20,
                                                       p_gap=0.0, p_three_copies=0.0))
     row = only_repeats[0, 1:]
     assert np.array_equal(row[:20], row[20:40])
+
+
+def test_echo_rows_repeat_the_byte_two_back() -> None:
+    rows = echo_rows(np.random.default_rng(0), 64, 200, echo_rate=0.5)
+    assert rows.shape == (64, 200) and rows.min() >= 0 and rows.max() < 256
+    same = rows[:, 2:] == rows[:, :-2]
+    # echoed half the time, plus chance agreement (1/256) for the rest
+    assert 0.47 < same.mean() < 0.53
+    assert (rows[:, 1:] == rows[:, :-1]).mean() < 0.02  # the previous byte itself is not copied
+    never = echo_rows(np.random.default_rng(1), 16, 200, echo_rate=0.0)
+    assert (never[:, 2:] == never[:, :-2]).mean() < 0.02
+
+
+def test_warmup_batch_is_echo_rows_and_repeat_pairs_repeat() -> None:
+    rows = make_warmup_batch(np.random.default_rng(3), 50, 64)
+    assert (rows[:, 0] == BOS_ID).all()
+    body = rows[:, 1:]
+    assert ((body[:, 2:] == body[:, :-2]).mean(1) > 0.3).all()  # every row is an echo row
+    pairs = make_repeat_pairs(np.random.default_rng(4), 2048)
+    n = (pairs.shape[1] - 1) // 2
+    assert 3 <= n <= 12 and pairs.shape[0] == 2048 // (2 * n + 1)
+    assert (pairs[:, 0] == BOS_ID).all()
+    assert np.array_equal(pairs[:, 1 : n + 1], pairs[:, n + 1 :])
+    assert all(len(set(row[1 : n + 1].tolist())) == n for row in pairs)  # distinct bytes
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [ModelSpec(), ModelSpec(n_heads=4, d_head=32, rotary_dim=8), ModelSpec(n_layers=1, d_model=32, d_head=8, n_heads=2)],
+    ids=["builtin", "partial-rotary", "tiny"],
+)
+def test_functional_forward_equals_the_bridge(spec: ModelSpec) -> None:
+    """Training runs through functional_forward: it must be the bridge's own function."""
+    model = build_model(spec, seed=0)
+    with torch.no_grad():  # non-trivial norms and biases too
+        for p in model.original_model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    assert check_functional_forward(model) < 1e-4
+    tokens = torch.randint(0, 256, (3, 40), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(functional_forward(model, tokens), model(tokens), atol=1e-4, rtol=0)
+        with pytest.raises(AssertionError):  # a shallower model is a different function
+            torch.testing.assert_close(
+                functional_forward(model, tokens, n_layers=0), model(tokens), atol=1e-4, rtol=0
+            )
+
+
+def test_check_functional_forward_catches_a_mismatch() -> None:
+    model = build_model(ModelSpec(n_layers=1, d_model=32, d_head=8, n_heads=2, n_ctx=64), seed=0)
+    model.original_model.rotary.cos_cached.mul_(-1.0)  # the bridge now rotates differently
+    with pytest.raises(RuntimeError, match="no longer matches"):
+        check_functional_forward(model)
 
 
 # --- training -------------------------------------------------------------------------
@@ -248,6 +324,28 @@ def test_data_mix() -> None:
 TINY = ModelSpec(n_layers=1, n_heads=2, d_model=32, d_head=8, n_ctx=64)
 TINY_TRAIN = TrainConfig(steps=40, lr=1e-2, warmup_steps=5, tokens_per_step=512, threads=1,
                          curriculum=((0.5, 32), (1.0, 64)))
+
+
+def test_phases_freeze_layer_0_then_train_everything() -> None:
+    """Phase 1 trains layer 0 alone, phase 2 freezes it, phase 3 trains every parameter."""
+    spec = ModelSpec(n_layers=2, n_heads=2, d_model=32, d_head=8, n_ctx=64)
+    config = TrainConfig(steps=10, warmup_steps=1, tokens_per_step=256, threads=1,
+                         curriculum=((1.0, 32),), layer0_until=0.3, freeze_layer0_until=0.6)
+    assert [config.phase(s) for s in range(10)] == [1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+
+    def keep(step: int, model) -> None:  # type: ignore[no-untyped-def]
+        if step in (2, 5, 9):  # the last step of each phase
+            snapshots[step + 1] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    train_model(spec, config, on_step=keep)
+    layer0 = [k for k in snapshots[3] if k.startswith(("blocks.0.", "embed."))]
+    layer1 = [k for k in snapshots[3] if "blocks.1." in k and "attn" in k]
+    assert layer0 and layer1
+    for k in layer0:  # frozen through phase 2
+        assert torch.equal(snapshots[3][k], snapshots[6][k]), k
+    assert any(not torch.equal(snapshots[6][k], snapshots[10][k]) for k in layer0)  # trains in 3
+    assert any(not torch.equal(snapshots[3][k], snapshots[6][k]) for k in layer1)  # trains in 2
 
 
 def test_quick_training_lowers_loss(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,8 @@ a seed gives the same batches on every machine.  A batch is an int64 array
 ``[batch, seq_len]`` whose first column is ``<|bos|>`` and whose other entries
 are byte ids (0-255).
 
-Two kinds of rows, mixed per row with probability ``p_english``:
+Three kinds of rows: an echo row with probability ``p_echo``, otherwise English-like text with
+probability ``p_english`` and repeated random segments for the rest:
 
 * **Repeated random segments.**  Pick an alphabet (all 256 bytes, printable
   ASCII, lower-case letters, letters and digits, or a random subset of 8-64
@@ -17,6 +18,15 @@ Two kinds of rows, mixed per row with probability ``p_english``:
   common English words with Zipf-like weights, capitalised, with punctuation.
   Each sentence repeats an earlier sentence of the same row with probability
   ``p_repeat_sentence``.
+* **Echo rows.**  Uniform random bytes in which each byte, with probability
+  ``echo_rate``, repeats the byte two positions before it.  The next byte is
+  then the *previous* byte half of the time, which only a head that looks
+  exactly one position back can use, whatever the bytes are: the job of a
+  previous-token head.  :func:`make_warmup_batch` (echo rows only) is the
+  data of training's first phase, in which that head forms.
+* **Repeat pairs.**  :func:`make_repeat_pairs`: ``<|bos|>`` then a segment of
+  3-12 distinct random bytes written twice, one short row per segment, the
+  data of training's second phase.
 """
 
 from __future__ import annotations
@@ -29,7 +39,16 @@ import numpy as np
 
 from headscope._builtin.tokenizer import BOS_ID
 
-__all__ = ["DataRecipe", "make_batch", "english_text", "repeated_segment_row", "WORDS"]
+__all__ = [
+    "DataRecipe",
+    "make_batch",
+    "make_warmup_batch",
+    "make_repeat_pairs",
+    "echo_rows",
+    "english_text",
+    "repeated_segment_row",
+    "WORDS",
+]
 
 # Common English words, roughly in order of frequency (weights are Zipf-like by rank).
 WORDS: tuple[str, ...] = tuple(
@@ -76,12 +95,14 @@ _ALPHABETS: tuple[bytes, ...] = (
 class DataRecipe:
     """Knobs of the training mix (stored in the model card)."""
 
-    p_english: float = 0.5
+    p_echo: float = 0.1
+    echo_rate: float = 0.5
+    p_english: float = 0.3
     min_segment: int = 3
     max_segment: int = 100
-    p_no_repeat_in_segment: float = 0.5
+    p_no_repeat_in_segment: float = 1.0
     p_three_copies: float = 0.25
-    p_gap: float = 0.3
+    p_gap: float = 0.0
     max_gap: int = 20
     p_repeat_sentence: float = 0.3
     min_words: int = 4
@@ -164,6 +185,15 @@ def _english_row(rng: np.random.Generator, n: int, recipe: DataRecipe) -> np.nda
     return np.frombuffer(text[:n], dtype=np.uint8).astype(np.int64)
 
 
+def echo_rows(rng: np.random.Generator, batch: int, n: int, echo_rate: float = 0.5) -> np.ndarray:
+    """``[batch, n]`` random bytes where each byte repeats the one two before it with ``echo_rate``."""
+    rows = rng.integers(0, 256, size=(batch, n), dtype=np.int64)
+    echo = rng.random((batch, n)) < echo_rate
+    for i in range(2, n):
+        rows[:, i] = np.where(echo[:, i], rows[:, i - 2], rows[:, i])
+    return rows
+
+
 def make_batch(
     rng: np.random.Generator, batch: int, seq_len: int, recipe: DataRecipe = DataRecipe()
 ) -> np.ndarray:
@@ -171,8 +201,29 @@ def make_batch(
     rows = np.empty((batch, seq_len), dtype=np.int64)
     rows[:, 0] = BOS_ID
     for b in range(batch):
-        if rng.random() < recipe.p_english:
+        if rng.random() < recipe.p_echo:
+            rows[b, 1:] = echo_rows(rng, 1, seq_len - 1, recipe.echo_rate)[0]
+        elif rng.random() < recipe.p_english:
             rows[b, 1:] = _english_row(rng, seq_len - 1, recipe)
         else:
             rows[b, 1:] = repeated_segment_row(rng, seq_len - 1, recipe)
     return rows
+
+
+def make_warmup_batch(
+    rng: np.random.Generator, batch: int, seq_len: int, recipe: DataRecipe = DataRecipe()
+) -> np.ndarray:
+    """The first phase's batch: echo rows, each after ``<|bos|>``."""
+    return make_batch(rng, batch, seq_len, dataclasses.replace(recipe, p_echo=1.0))
+
+
+def make_repeat_pairs(
+    rng: np.random.Generator, tokens: int, min_length: int = 3, max_length: int = 12
+) -> np.ndarray:
+    """About ``tokens`` tokens of ``[BOS] S S`` rows: one segment length per batch, drawn
+    uniformly from ``min_length..max_length``; each ``S`` holds distinct random bytes."""
+    length = int(rng.integers(min_length, max_length + 1))
+    batch = max(1, tokens // (2 * length + 1))
+    segments = np.stack([rng.permutation(256)[:length] for _ in range(batch)]).astype(np.int64)
+    bos = np.full((batch, 1), BOS_ID, dtype=np.int64)
+    return np.concatenate([bos, segments, segments], axis=1)
