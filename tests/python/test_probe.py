@@ -41,3 +41,36 @@ def test_probe_too_long_for_the_context(tiny_model) -> None:
 def test_probe_argument_errors(tiny_model, kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         headscope.induction_probe(tiny_model, **kwargs)
+
+
+# --- the built-in model's named heads rank first (issue: find heads by what they do) ----------
+
+def _card_fails(check: str) -> bool:
+    from headscope._builtin import builtin_card
+
+    return not builtin_card()["scores"]["checks"][check]
+
+
+def test_builtin_previous_token_head_ranks_first_on_english() -> None:
+    """The card's previous-token head is the best by head_scores on hand-written English."""
+    from headscope._builtin import builtin_card
+    from headscope._builtin.evaluate import EVAL_ENGLISH
+
+    model = headscope.load_model("builtin")
+    mean = np.mean([headscope.head_scores(model, text)["previous_token"] for text in EVAL_ENGLISH], 0)
+    layer, head = np.unravel_index(int(np.argmax(mean)), mean.shape)
+    assert [int(layer), int(head)] == builtin_card()["roles"]["previous_token"][0], mean
+
+
+@pytest.mark.xfail(
+    _card_fails("induction_each_length"),
+    strict=True,
+    reason="the shipped built-in weights have no induction head yet (docs/builtin-model.md)",
+)
+def test_builtin_induction_head_ranks_first_in_the_probe() -> None:
+    from headscope._builtin import builtin_card
+
+    result = headscope.induction_probe(None, length=50, batch=4, seed=0)
+    layer, head, value = result.top_heads("induction", k=1)[0]
+    assert [layer, head] == builtin_card()["roles"]["induction"][0]
+    assert value >= 0.7
