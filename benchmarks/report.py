@@ -112,8 +112,8 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
 # --- markdown ------------------------------------------------------------------------------
 
 
-def _num(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{x:,.{digits}f}"
+def _num(x: float | None, digits: int = 1, unit: str = "") -> str:
+    return "–" if x is None else f"{x:,.{digits}f}{unit}"
 
 
 def _range(stats: dict[str, Any] | None, digits: int = 1, scale: float = 1.0) -> str:
@@ -149,7 +149,7 @@ def _missed(t: dict[str, Any]) -> str:
     amount = t["missed_by"]
     factor = t["measured"] / t["limit"] if t["limit"] else None
     by = f"{amount:,.0f} {unit}" if unit == "B" else f"{amount:.2f} {unit}" if unit != "ms" else f"{amount:.1f} ms"
-    return f"**missed by {by}** ({factor:.1f}× the target)" if factor else f"**missed by {by}**"
+    return f"**missed by {by}** ({factor:.{2 if factor < 2 else 1}f}× the target)" if factor else f"**missed by {by}**"
 
 
 def _measured(t: dict[str, Any]) -> str:
@@ -209,7 +209,7 @@ def markdown(results: dict[str, Any]) -> str:
             n = c["tokens"]
             fp = c["first_paint_ms"]
             cv_first = ("> {:.0f} s (limit)".format(fp["limit_ms"] / 1000) if fp["circuitsvis_over_limit"]
-                        else _num(fp["circuitsvis"], 0) + " ms")
+                        else _num(fp["circuitsvis"], 0, " ms"))
             fp_ratio = ("< " + _ratio_text(fp["ratio_bound"])) if fp["ratio_bound"] is not None else _ratio_text(fp["ratio"])
             hover = c["hover_ms"]
             heap = c["js_heap_bytes"]
@@ -217,9 +217,9 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {n} | bytes to first paint | {c['bytes']['headscope']:,} | {c['bytes']['circuitsvis']:,} (HTML) | {_ratio_text(c['bytes']['ratio'])} |",
                 f"| {n} | kernel s beyond the forward pass | {c['beyond_forward_s']['headscope']:.3f} | {c['beyond_forward_s']['circuitsvis']:.3f} (build) | {_ratio_text(c['beyond_forward_s']['ratio'])} |",
                 f"| {n} | prompt to ready s (forward included) | {c['prompt_to_ready_s']['headscope']:.3f} | {c['prompt_to_ready_s']['circuitsvis']:.3f} | {_ratio_text(c['prompt_to_ready_s']['ratio'])} |",
-                f"| {n} | first painted heatmap | {_num(fp['headscope'], 0)} ms | {cv_first} | {fp_ratio} |",
-                f"| {n} | hover to tooltip painted | {_num(hover['headscope'])} ms | {_num(hover['circuitsvis'])} ms | {_ratio_text(hover['ratio'])} |",
-                f"| {n} | JS heap after load | {_num(heap['headscope'] and heap['headscope'] / 2**20)} MiB | {_num(heap['circuitsvis'] and heap['circuitsvis'] / 2**20)} MiB | {_ratio_text(heap['ratio'])} |",
+                f"| {n} | first painted heatmap | {_num(fp['headscope'], 0, ' ms')} | {cv_first} | {fp_ratio} |",
+                f"| {n} | hover to tooltip painted | {_num(hover['headscope'], 1, ' ms')} | {_num(hover['circuitsvis'], 1, ' ms')} | {_ratio_text(hover['ratio'])} |",
+                f"| {n} | JS heap after load | {_num(heap['headscope'] and heap['headscope'] / 2**20, 1, ' MiB')} | {_num(heap['circuitsvis'] and heap['circuitsvis'] / 2**20, 1, ' MiB')} | {_ratio_text(heap['ratio'])} |",
             ]
         lines.append("")
 
