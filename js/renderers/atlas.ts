@@ -3,7 +3,7 @@
  * axes. An offscreen sheet holds all thumbnails at native size; the visible canvas scales them
  * into a grid. Hit-testing is arithmetic on {@link AtlasLayout}.
  */
-import { context2d, cssVar, fitToBox, h } from "./dom";
+import { beginCanvas, context2d, cssVar, h } from "./dom";
 import { cssColor, levelOf } from "./lut";
 import { paintAtlas } from "./paint";
 
@@ -143,12 +143,7 @@ export class AtlasView {
     const { nLayers, nHeads } = this.layout;
     this.layout = atlasLayout(nLayers, nHeads, this.el.clientWidth);
     const layout = this.layout;
-    this.canvas.style.width = `${layout.width}px`;
-    this.canvas.style.height = `${layout.height}px`;
-    const dpr = fitToBox(this.canvas, layout.width, layout.height);
-    const ctx = context2d(this.canvas);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, layout.width, layout.height);
+    const ctx = beginCanvas(this.canvas, layout.width, layout.height);
     if (nLayers === 0 || nHeads === 0 || this.thumb === 0) return;
     this.drawThumbs(ctx);
     this.drawLabels(ctx);

@@ -39,6 +39,21 @@ export function fitToBox(canvas: HTMLCanvasElement, cssWidth: number, cssHeight:
   return dpr;
 }
 
+/** Give a canvas a CSS size, fit its backing store, and return its context cleared, in CSS pixels. */
+export function beginCanvas(
+  canvas: HTMLCanvasElement,
+  cssWidth: number,
+  cssHeight: number,
+): CanvasRenderingContext2D {
+  canvas.style.width = `${cssWidth}px`;
+  canvas.style.height = `${cssHeight}px`;
+  const dpr = fitToBox(canvas, cssWidth, cssHeight);
+  const ctx = context2d(canvas);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, cssWidth, cssHeight);
+  return ctx;
+}
+
 export function cssVar(el: Element, name: string, fallback: string): string {
   return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
 }

@@ -4,7 +4,7 @@
  * `-range` to `range`.
  */
 import { atlasCellOrigin, atlasHeadAt, atlasLayout, moveSelection, type AtlasLayout, type HeadRef } from "./atlas";
-import { context2d, cssVar, fitToBox, h } from "./dom";
+import { beginCanvas, cssVar, h } from "./dom";
 import { cssColor } from "./lut";
 import { divergingLevel } from "../model/interventions";
 
@@ -74,12 +74,7 @@ export class HeatmapView {
     const { nLayers, nHeads } = this.layout;
     this.layout = atlasLayout(nLayers, nHeads, this.el.clientWidth);
     const layout = this.layout;
-    this.canvas.style.width = `${layout.width}px`;
-    this.canvas.style.height = `${layout.height}px`;
-    const dpr = fitToBox(this.canvas, layout.width, layout.height);
-    const ctx = context2d(this.canvas);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, layout.width, layout.height);
+    const ctx = beginCanvas(this.canvas, layout.width, layout.height);
     const lut = this.lut;
     if (nLayers === 0 || nHeads === 0 || lut === null) return;
     for (let l = 0; l < nLayers; l++) {
