@@ -13,7 +13,8 @@ geometry at 1024 tokens on 2 CPU threads).
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
 
@@ -85,6 +86,23 @@ def run_model(model: Any, prompt: str) -> AttentionRun:
     return run_token_ids(model, token_ids, prompt=prompt)
 
 
+@contextlib.contextmanager
+def inference(model: Any) -> Iterator[None]:
+    """``torch.no_grad()`` in eval mode; the model's train/eval flag is restored afterwards.
+
+    Eval mode matters: dropout in attention would make pattern rows sum to more than 1.
+    """
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
 def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[Any, list[torch.Tensor]]:
     """Run ``model`` on ``token_ids`` ``[batch, pos]``; return its output and every layer's
     pattern ``[batch, head, query_pos, key_pos]``.
@@ -99,15 +117,8 @@ def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[Any, list[tor
         captured[hook.name] = pattern.detach()
 
     hooks = [(pattern_hook(i), keep) for i in range(n_layers)]
-    was_training = bool(getattr(model, "training", False))
-    if was_training:
-        model.eval()  # dropout in attention would make rows sum to more than 1
-    try:
-        with torch.no_grad():
-            output = model.run_with_hooks(token_ids, fwd_hooks=hooks)
-    finally:
-        if was_training:
-            model.train()
+    with inference(model):
+        output = model.run_with_hooks(token_ids, fwd_hooks=hooks)
     return output, [captured.pop(pattern_hook(i)) for i in range(n_layers)]
 
 

@@ -22,17 +22,16 @@ only the ``hook_z`` outputs it needs.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 import torch
 from jaxtyping import Float, Int
 
-from ._adapters import check_model
+from ._adapters import check_model, inference
 from ._run import check_head
 
 Head = tuple[int, int]
@@ -170,20 +169,6 @@ class PatchResult:
 
 
 # --- shared helpers --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _inference(model: Any) -> Iterator[None]:
-    """``torch.no_grad()`` in eval mode; the model's train/eval flag is restored afterwards."""
-    was_training = bool(getattr(model, "training", False))
-    if was_training:
-        model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        if was_training:
-            model.train()
 
 
 def _device(model: Any) -> torch.device:
@@ -386,7 +371,7 @@ def ablate(
     tokens = _token_ids(model, prompt, n_ctx)[None]
     k = min(top_k, int(getattr(model.cfg, "d_vocab", 0) or top_k))
 
-    with _inference(model):
+    with inference(model):
         clean_logits, clean_z = _capture_z(model, tokens, sorted(layers))
         reference_count: int | None = None
         if method == "zero":
@@ -550,7 +535,7 @@ def patch_heads(
     start_time = time.perf_counter()
     patched = torch.empty(len(items))
     passes = 0
-    with _inference(model):
+    with inference(model):
         clean_logits, clean_z = _capture_z(model, clean_ids[None], range(n_layers))
         clean_value = float(_metric_values(measure, clean_logits, "the clean prompt")[0])
         del clean_logits
