@@ -431,10 +431,10 @@ def _card() -> dict[str, Any]:
 def _weights_pending() -> Any:
     card = _card()
     return pytest.mark.xfail(
-        not card["scores"]["passed"],
-        reason="the shipped built-in weights do not pass the card's induction bar yet "
-        "(builtin_card()['scores']['passed'] is False); this becomes a real check with new weights",
-        strict=False,
+        not card["scores"]["checks"]["induction_each_length"],
+        reason="the shipped built-in weights have no induction head yet (the card's "
+        "induction_each_length check fails); strict, so it turns red once new weights pass",
+        strict=True,
     )
 
 
