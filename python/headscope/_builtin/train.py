@@ -134,11 +134,11 @@ def train_model(
             for p in frozen_in_phase_2:
                 p.requires_grad_(phase != 2 or spec.n_layers == 1)
         seq_len = min(config.seq_len(step), spec.n_ctx)
-        batch = max(1, config.tokens_per_step // seq_len)
         if phase == 2 and spec.n_layers > 1:
             tokens = torch.from_numpy(make_repeat_pairs(rng, config.tokens_per_step))
         else:
             draw = make_warmup_batch if phase == 1 else make_batch
+            batch = max(1, config.tokens_per_step // seq_len)
             tokens = torch.from_numpy(draw(rng, batch, seq_len, recipe))
         for group in opt.param_groups:
             group["lr"] = config.lr_at(step)
