@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from headscope._adapters import capture_patterns
 from headscope._builtin import (
     BOS_ID,
     CONTINUATION,
@@ -25,7 +26,6 @@ from headscope._builtin.data import (
     echo_rows,
     english_text,
     make_batch,
-    make_repeat_pairs,
     make_warmup_batch,
 )
 from headscope._builtin.evaluate import (
@@ -46,7 +46,7 @@ from headscope._builtin.model import (
     load_weights,
     save_weights,
 )
-from headscope._builtin.train import TrainConfig, train_model
+from headscope._builtin.train import TrainConfig, context_induction_targets, guide_loss, train_model
 
 TEXTS = [
     "hello world",
@@ -157,6 +157,19 @@ def test_load_builtin(model) -> None:  # type: ignore[no-untyped-def]
         p = cache[f"blocks.{layer}.attn.hook_pattern"]
         assert p.shape == (1, model.cfg.n_heads, n, n)
         torch.testing.assert_close(p.sum(-1), torch.ones(1, model.cfg.n_heads, n))
+
+
+def test_card_was_made_by_the_default_training_command() -> None:
+    """`python -m headscope._builtin.train --out DIR` (defaults only) made the shipped weights."""
+    from headscope._builtin.model import BUILTIN_SPEC
+    from headscope._builtin.train import describe
+
+    card = builtin_card()
+    config = TrainConfig.from_dict(card["training"])
+    assert config == TrainConfig() and config.to_dict() == card["training"]
+    assert ModelSpec.from_dict(card["architecture"]) == BUILTIN_SPEC
+    assert card["description"] == describe(BUILTIN_SPEC, config)
+    assert "auxiliary loss" in card["description"]  # the guide is stated, not hidden
 
 
 def test_weights_file_and_card() -> None:
@@ -278,17 +291,55 @@ def test_echo_rows_repeat_the_byte_two_back() -> None:
     assert (never[:, 2:] == never[:, :-2]).mean() < 0.02
 
 
-def test_warmup_batch_is_echo_rows_and_repeat_pairs_repeat() -> None:
+def test_warmup_batch_is_echo_rows() -> None:
     rows = make_warmup_batch(np.random.default_rng(3), 50, 64)
     assert (rows[:, 0] == BOS_ID).all()
     body = rows[:, 1:]
     assert ((body[:, 2:] == body[:, :-2]).mean(1) > 0.3).all()  # every row is an echo row
-    pairs = make_repeat_pairs(np.random.default_rng(4), 2048)
-    n = (pairs.shape[1] - 1) // 2
-    assert 3 <= n <= 12 and pairs.shape[0] == 2048 // (2 * n + 1)
-    assert (pairs[:, 0] == BOS_ID).all()
-    assert np.array_equal(pairs[:, 1 : n + 1], pairs[:, n + 1 :])
-    assert all(len(set(row[1 : n + 1].tolist())) == n for row in pairs)  # distinct bytes
+
+
+def _ids(text: str) -> torch.Tensor:
+    return torch.tensor([[BOS_ID, *text.encode()]])
+
+
+def test_context_induction_targets_keep_the_longest_context() -> None:
+    # positions: 0 BOS, 1 a, 2 b, 3 x, 4 a, 5 c, 6 y, 7 x, 8 a
+    tokens = _ids("abxacyxa")
+    every = context_induction_targets(tokens, 1)[0]
+    # query 8 ("a", after "x"): "a" came before at 1 and 4, so keys 2 and 5 are targets
+    assert every[8].nonzero().flatten().tolist() == [2, 5]
+    two = context_induction_targets(tokens, 2)[0]
+    # with two tokens of context only "xa" at 3-4 matches "xa" at 7-8: key 5
+    assert two[8].nonzero().flatten().tolist() == [5]
+    assert not every[1].any() and not every[0].any()  # nothing earlier to copy
+    # query 4 ("a" after "x"): no earlier "xa", so the one-token match at key 2 remains
+    assert two[4].nonzero().flatten().tolist() == [2]
+    assert (every | ~two).all()  # a longer context only ever drops targets
+    # a key is never the query itself or later
+    assert not torch.triu(every.to(torch.int64)).any()
+    with pytest.raises(ValueError, match="at least 1"):
+        context_induction_targets(tokens, 0)
+
+
+def test_context_one_equals_the_induction_score_targets() -> None:
+    from headscope._scores import induction_targets
+
+    tokens = _ids("the cat sat on the mat; the cat sat")
+    mine = context_induction_targets(tokens, 1)[0].numpy()
+    assert np.array_equal(mine, induction_targets(tokens[0]))
+
+
+def test_guide_loss_is_low_only_on_the_targets() -> None:
+    tokens = _ids("abcdabcd")
+    targets = context_induction_targets(tokens, 3)[0].to(torch.float32)
+    n = tokens.shape[1]
+    uniform = torch.ones(n, n).tril() / torch.arange(1, n + 1)[:, None]
+    on_target = torch.where(targets.any(-1, keepdim=True), targets, uniform)
+    good = guide_loss(on_target[None], tokens, 3)
+    bad = guide_loss(uniform[None], tokens, 3)
+    assert good.item() == pytest.approx(0.0, abs=1e-6)
+    assert bad.item() > 1.0
+    assert guide_loss(uniform[None], _ids("abcdefg"), 3).item() == 0.0  # no repeat, no target
 
 
 @pytest.mark.parametrize(
@@ -310,6 +361,14 @@ def test_functional_forward_equals_the_bridge(spec: ModelSpec) -> None:
             torch.testing.assert_close(
                 functional_forward(model, tokens, n_layers=0), model(tokens), atol=1e-4, rtol=0
             )
+    _, reference = capture_patterns(model, tokens)
+    for layer in range(spec.n_layers):  # the explicit pattern the guide loss trains on
+        logits, pattern = functional_forward(model, tokens, pattern_layer=layer)
+        assert pattern.shape == (3, spec.n_heads, 40, 40) and pattern.requires_grad
+        torch.testing.assert_close(pattern.detach(), reference[layer], atol=1e-5, rtol=0)
+        torch.testing.assert_close(logits.detach(), model(tokens).detach(), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="pattern_layer"):
+        functional_forward(model, tokens, n_layers=1, pattern_layer=spec.n_layers)
 
 
 def test_check_functional_forward_catches_a_mismatch() -> None:
@@ -326,26 +385,37 @@ TINY_TRAIN = TrainConfig(steps=40, lr=1e-2, warmup_steps=5, tokens_per_step=512,
                          curriculum=((0.5, 32), (1.0, 64)))
 
 
-def test_phases_freeze_layer_0_then_train_everything() -> None:
-    """Phase 1 trains layer 0 alone, phase 2 freezes it, phase 3 trains every parameter."""
+def test_phases_train_layer_0_then_guide_then_train_freely() -> None:
+    """Phase 1 trains layer 0 alone, phase 2 adds the guide loss, phase 3 drops it."""
     spec = ModelSpec(n_layers=2, n_heads=2, d_model=32, d_head=8, n_ctx=64)
     config = TrainConfig(steps=10, warmup_steps=1, tokens_per_step=256, threads=1,
-                         curriculum=((1.0, 32),), layer0_until=0.3, freeze_layer0_until=0.6)
+                         curriculum=((1.0, 32),), layer0_until=0.3, guide_until=0.6, guide_head=(1, 1))
     assert [config.phase(s) for s in range(10)] == [1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
 
     def keep(step: int, model) -> None:  # type: ignore[no-untyped-def]
-        if step in (2, 5, 9):  # the last step of each phase
+        if step in (2, 5):  # the last step of phases 1 and 2
             snapshots[step + 1] = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    train_model(spec, config, on_step=keep)
+    initial = build_model(spec, seed=config.seed).state_dict()
+    _, hist = train_model(spec, config, on_step=keep)
     layer0 = [k for k in snapshots[3] if k.startswith(("blocks.0.", "embed."))]
     layer1 = [k for k in snapshots[3] if "blocks.1." in k and "attn" in k]
     assert layer0 and layer1
-    for k in layer0:  # frozen through phase 2
-        assert torch.equal(snapshots[3][k], snapshots[6][k]), k
-    assert any(not torch.equal(snapshots[6][k], snapshots[10][k]) for k in layer0)  # trains in 3
+    for k in layer1:  # phase 1 does not run layer 1
+        assert torch.equal(initial[k], snapshots[3][k]), k
+    assert any(not torch.equal(initial[k], snapshots[3][k]) for k in layer0)
     assert any(not torch.equal(snapshots[3][k], snapshots[6][k]) for k in layer1)  # trains in 2
+    assert len(hist["guide_losses"]) == 3  # one per phase-2 step, none in phases 1 and 3
+    assert all(np.isfinite(hist["guide_losses"]))
+
+
+def test_guide_head_must_exist() -> None:
+    spec = ModelSpec(n_layers=2, n_heads=2, d_model=32, d_head=8, n_ctx=64)
+    with pytest.raises(ValueError, match="guide_head"):
+        train_model(spec, TrainConfig(steps=2, threads=1, guide_head=(0, 1)))
+    with pytest.raises(ValueError, match="guide_head"):
+        train_model(spec, TrainConfig(steps=2, threads=1, guide_head=(1, 2)))
 
 
 def test_quick_training_lowers_loss(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -24,9 +24,6 @@ probability ``p_english`` and repeated random segments for the rest:
   exactly one position back can use, whatever the bytes are: the job of a
   previous-token head.  :func:`make_warmup_batch` (echo rows only) is the
   data of training's first phase, in which that head forms.
-* **Repeat pairs.**  :func:`make_repeat_pairs`: ``<|bos|>`` then a segment of
-  3-12 distinct random bytes written twice, one short row per segment, the
-  data of training's second phase.
 """
 
 from __future__ import annotations
@@ -43,7 +40,6 @@ __all__ = [
     "DataRecipe",
     "make_batch",
     "make_warmup_batch",
-    "make_repeat_pairs",
     "echo_rows",
     "english_text",
     "repeated_segment_row",
@@ -215,15 +211,3 @@ def make_warmup_batch(
 ) -> np.ndarray:
     """The first phase's batch: echo rows, each after ``<|bos|>``."""
     return make_batch(rng, batch, seq_len, dataclasses.replace(recipe, p_echo=1.0))
-
-
-def make_repeat_pairs(
-    rng: np.random.Generator, tokens: int, min_length: int = 3, max_length: int = 12
-) -> np.ndarray:
-    """About ``tokens`` tokens of ``[BOS] S S`` rows: one segment length per batch, drawn
-    uniformly from ``min_length..max_length``; each ``S`` holds distinct random bytes."""
-    length = int(rng.integers(min_length, max_length + 1))
-    batch = max(1, tokens // (2 * length + 1))
-    segments = np.stack([rng.permutation(256)[:length] for _ in range(batch)]).astype(np.int64)
-    bos = np.full((batch, 1), BOS_ID, dtype=np.int64)
-    return np.concatenate([bos, segments, segments], axis=1)

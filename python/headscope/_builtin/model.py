@@ -94,8 +94,12 @@ def _parameters(model: TransformerBridge) -> dict[str, torch.Tensor]:
 
 
 def functional_forward(
-    model: TransformerBridge, tokens: torch.Tensor, n_layers: int | None = None
-) -> torch.Tensor:
+    model: TransformerBridge,
+    tokens: torch.Tensor,
+    n_layers: int | None = None,
+    *,
+    pattern_layer: int | None = None,
+) -> Any:
     """Logits of the built-in architecture computed from the bridge's own parameter tensors.
 
     The same function as ``model(tokens)`` (pre-LN, attention-only, rotary on the first
@@ -103,7 +107,11 @@ def functional_forward(
     twice as fast to train through because it skips the bridge's per-module dispatch. Gradients
     flow into the bridge's parameters. ``n_layers`` runs only the first layers (then the final
     norm and unembedding): a shallower model sharing the same weights.
-    :func:`check_functional_forward` verifies it against the bridge.
+
+    With ``pattern_layer``, that layer's attention is computed explicitly and the result is
+    ``(logits, pattern)``, the pattern ``[batch, head, query_pos, key_pos]`` (differentiable;
+    the same values as ``blocks.{layer}.attn.hook_pattern``).
+    :func:`check_functional_forward` verifies both against the bridge.
     """
     import torch.nn.functional as F
 
@@ -112,6 +120,9 @@ def functional_forward(
     if not cfg.attn_only or cfg.positional_embedding_type != "rotary":
         raise ValueError("functional_forward covers attention-only rotary models only")
     n_heads, d_head, d_model = cfg.n_heads, cfg.d_head, cfg.d_model
+    depth = cfg.n_layers if n_layers is None else n_layers
+    if pattern_layer is not None and not 0 <= pattern_layer < depth:
+        raise ValueError(f"pattern_layer {pattern_layer} is not one of the {depth} layers run")
     rd = cfg.rotary_dim or d_head
     batch, seq = tokens.shape
     inv_freq = 1.0 / (float(cfg.rotary_base) ** (torch.arange(0, rd, 2).float() / rd))
@@ -125,8 +136,9 @@ def functional_forward(
         return torch.cat([rot * cos + turned * sin, rest], -1)
 
     eps = float(cfg.eps)
+    pattern = None
     x = w["tok_embed.weight"][tokens]
-    for layer in range(cfg.n_layers if n_layers is None else n_layers):
+    for layer in range(depth):
         pre = f"layers.{layer}."
         h = F.layer_norm(x, (d_model,), w[pre + "ln1.weight"], w[pre + "ln1.bias"], eps)
 
@@ -134,26 +146,45 @@ def functional_forward(
             y = F.linear(h, w[pre + f"attn.{name}.weight"], w[pre + f"attn.{name}.bias"])
             return y.view(batch, seq, n_heads, d_head).transpose(1, 2)
 
-        z = F.scaled_dot_product_attention(rope(proj("q")), rope(proj("k")), proj("v"), is_causal=True)
+        q, k, v = rope(proj("q")), rope(proj("k")), proj("v")
+        if layer == pattern_layer:
+            scores = (q @ k.transpose(-1, -2)) / d_head**0.5
+            future = torch.ones(seq, seq, dtype=torch.bool, device=scores.device).triu(1)
+            pattern = scores.masked_fill(future, float("-inf")).softmax(-1)
+            z = pattern @ v
+        else:
+            z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         z = z.transpose(1, 2).reshape(batch, seq, n_heads * d_head)
         x = x + F.linear(z, w[pre + "attn.o.weight"], w[pre + "attn.o.bias"])
     x = F.layer_norm(x, (d_model,), w["ln_out.weight"], w["ln_out.bias"], eps)
-    return F.linear(x, w["head.weight"], w.get("head.bias"))
+    logits = F.linear(x, w["head.weight"], w.get("head.bias"))
+    return logits if pattern_layer is None else (logits, pattern)
 
 
 def check_functional_forward(model: TransformerBridge, *, atol: float = 1e-4) -> float:
     """Largest difference between :func:`functional_forward` and the bridge on random tokens.
 
-    Raises ``RuntimeError`` above ``atol``: training must not drift from the model it saves.
+    Compares the logits, and with ``pattern_layer`` each layer's pattern against the bridge's
+    ``hook_pattern``. Raises ``RuntimeError`` above ``atol``: training must not drift from the
+    model it saves.
     """
+    from headscope._adapters import capture_patterns
+
     gen = torch.Generator().manual_seed(0)
     n = min(48, int(model.cfg.n_ctx))
     tokens = torch.randint(0, int(model.cfg.d_vocab), (2, n), generator=gen)
     device = next(model.parameters()).device
+    tokens = tokens.to(device)
+    theirs, patterns = capture_patterns(model, tokens)
     with torch.no_grad():
-        ours = functional_forward(model, tokens.to(device))
-        theirs = model(tokens.to(device))
-    diff = float((ours - theirs).abs().max())
+        diff = float((functional_forward(model, tokens) - theirs).abs().max())
+        for layer, reference in enumerate(patterns):
+            logits, pattern = functional_forward(model, tokens, pattern_layer=layer)
+            diff = max(
+                diff,
+                float((logits - theirs).abs().max()),
+                float((pattern - reference.to(pattern.dtype)).abs().max()),
+            )
     if not diff <= atol:
         raise RuntimeError(
             f"functional_forward differs from the TransformerBridge by {diff:.2e} (> {atol}): "
