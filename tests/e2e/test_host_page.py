@@ -534,17 +534,26 @@ def test_1024_tokens_render_and_zoom(host: Host) -> None:
 
 
 def test_screenshot_for_readme(host: Host) -> None:
+    """The README's picture: the built-in model's induction head on a repeated sentence."""
     import headscope
+    from headscope._adapters import capture_patterns
+    from headscope._builtin import builtin_card
 
-    tokens = ["<bos>", "The", " cat", " sat", " on", " the", " mat", ".", " The", " cat", " sat", " on", " the", " mat", "."]
-    attn = structured_attention(tokens, 4, 6)
-    w = headscope.show_attention(tokens, attn, layer=1, head=1)
-    root = host.mount("a", w, model_name="demo · 4 layers × 6 heads")
-    host.page.click("#slot-a .hs-tok[data-index='9']")  # lock " cat" (second time)
-    host.page.hover("#slot-a .hs-tok[data-index='3']")
+    layer, head = builtin_card()["roles"]["induction"][0]
+    text = "The cat sat on the mat. The cat sat on the mat."
+    w = headscope.show(None, text, layer=layer, head=head)
+    root = host.mount("a", w)
+    second_c, after_first_c = 29, 6  # byte tokens after <|bos|>: "c" of the second "cat", "a" of the first
+    assert [w.tokens[i] for i in (5, 6, second_c)] == ["c", "a", "c"]
+    host.page.click(f"#slot-a .hs-tok[data-index='{second_c}']")  # lock the query
+    host.page.hover(f"#slot-a .hs-tok[data-index='{after_first_c}']")
     query, key, shown = parse_pair(host.tooltip("a"))
-    assert (query, key) == (9, 3) and abs(shown - attn[1, 1, 9, 3]) <= TOLERANCE
-    assert shown > 0.5  # the induction head attends from " cat" to the token after the first " cat"
+    model = headscope.load_model("builtin")
+    _, patterns = capture_patterns(model, model.to_tokens(text))
+    expected = float(patterns[layer][0, head, second_c, after_first_c])
+    assert (query, key) == (second_c, after_first_c) and abs(shown - expected) <= TOLERANCE
+    # the induction head attends from the second "c" to the byte after the first "c"
+    assert shown > 0.5
     # the README's picture: refreshed with HEADSCOPE_UPDATE_SCREENSHOT=1, else kept as an artifact
     # (a PNG's bytes differ between runs, so writing docs/ every run would dirty the tree)
     target = SCREENSHOT if os.environ.get("HEADSCOPE_UPDATE_SCREENSHOT") == "1" else ARTIFACT_SHOT

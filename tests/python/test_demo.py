@@ -36,6 +36,14 @@ def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capsys, mon
         assert (layer, head) == tuple(int(i) for i in best)
         assert score == pytest.approx(float(scores[name][layer, head]), abs=0.006)
     assert "GPT-2 is not available here" in printed  # offline: a clear message, no traceback
+    # the main job shows something true: the card's heads, and a model that copies the repeat
+    from headscope._builtin import builtin_card
+
+    roles = builtin_card()["roles"]
+    assert found["induction"][:2] == tuple(roles["induction"][0]) and found["induction"][2] >= 0.5
+    assert found["previous_token"][:2] == tuple(roles["previous_token"][0])
+    assert found["previous_token"][2] >= 0.7
+    assert probe.second_half_loss < probe.first_half_loss / 3
 
     notebook = nbformat.read(str(tmp_path / "demo.ipynb"), as_version=4)
     views = [
