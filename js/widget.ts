@@ -324,6 +324,7 @@ export class HeadscopeView {
       this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(themeOf(this.root)));
     }
     this.side.atlas.setSelected({ layer: t.layer, head: t.head });
+    this.side.known.update(t.knownHeads, { layer: t.layer, head: t.head });
   }
 
   private requestHead(): void {

@@ -4,6 +4,13 @@ import { asBytes, readFloat32LE } from "./bytes";
 
 export type RunStatus = "ready" | "running" | "error";
 
+/** A head with a known role (docs/wire.md, `known_heads`). */
+export interface KnownHead {
+  role: string;
+  layer: number;
+  head: number;
+}
+
 export interface Traits {
   tokens: string[];
   nLayers: number;
@@ -24,6 +31,7 @@ export interface Traits {
   scores: Float32Array;
   scoresRunId: number;
   note: string;
+  knownHeads: KnownHead[];
   /** Ablation of run `ablationRunId` (docs/wire.md, `ablation_*`). */
   ablationHeads: [number, number][];
   ablationMethod: string;
@@ -68,6 +76,7 @@ export const TRAIT_NAMES = [
   "scores",
   "scores_run_id",
   "note",
+  "known_heads",
   "ablation_heads",
   "ablation_method",
   "ablation_label",
@@ -128,6 +137,20 @@ function headPairs(value: unknown): [number, number][] {
   return out;
 }
 
+/** `[{role, layer, head}, …]`; malformed entries are dropped. */
+function knownHeads(value: unknown): KnownHead[] {
+  if (!Array.isArray(value)) return [];
+  const out: KnownHead[] = [];
+  for (const item of value) {
+    if (typeof item !== "object" || item === null) continue;
+    const { role, layer, head } = item as Record<string, unknown>;
+    if (typeof role === "string" && role !== "" && Number.isInteger(layer) && Number.isInteger(head)) {
+      out.push({ role, layer: layer as number, head: head as number });
+    }
+  }
+  return out;
+}
+
 function status(value: unknown): RunStatus {
   return value === "running" || value === "error" ? value : "ready";
 }
@@ -152,6 +175,7 @@ export function readTraits(model: AnyModel): Traits {
     scores: floats(model.get("scores")),
     scoresRunId: int(model.get("scores_run_id")),
     note: str(model.get("note")),
+    knownHeads: knownHeads(model.get("known_heads")),
     ablationHeads: headPairs(model.get("ablation_heads")),
     ablationMethod: str(model.get("ablation_method")),
     ablationLabel: str(model.get("ablation_label")),

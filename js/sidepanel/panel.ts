@@ -1,8 +1,9 @@
-/** The side panel: the head atlas, scores, the prompt box, the history, ablation and patching. */
+/** The side panel: the head atlas, known heads, scores, the prompt box, the history, ablation and patching. */
 import { AtlasView, type AtlasEvents } from "../renderers/atlas";
 import { h } from "../renderers/dom";
 import { AblatePanel, type AblateEvents } from "./ablate";
 import { HistoryList } from "./history";
+import { KnownHeadsPanel } from "./known";
 import { PatchPanel, type PatchEvents } from "./patch";
 import { PromptBox } from "./prompt";
 import { ScorePanel, type ScoreEvents } from "./scores";
@@ -18,6 +19,7 @@ export class SidePanel {
   readonly prompt: PromptBox;
   readonly history: HistoryList;
   readonly scores: ScorePanel;
+  readonly known: KnownHeadsPanel;
   readonly ablate: AblatePanel;
   readonly patch: PatchPanel;
 
@@ -33,11 +35,12 @@ export class SidePanel {
     this.prompt = new PromptBox(onRun, idPrefix);
     this.history = new HistoryList((prompt) => this.prompt.runText(prompt));
     this.scores = new ScorePanel(scoreEvents, idPrefix);
+    this.known = new KnownHeadsPanel((ref) => atlasEvents.select(ref));
     this.ablate = new AblatePanel(interventions.ablate, idPrefix);
     this.patch = new PatchPanel(interventions.patch, idPrefix);
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
-    this.el.append(atlasSection, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);
+    this.el.append(atlasSection, this.known.el, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);
   }
 
   dispose(): void {

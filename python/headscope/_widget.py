@@ -14,6 +14,7 @@ from ipywidgets.widgets.trait_types import bytes_serialization
 
 from ._adapters import check_model, run_model, run_token_ids
 from ._intervene import AblationResult, PatchResult, ablate, patch_heads
+from ._known import check_known_heads, known_heads_of
 from ._probe import ProbeResult, induction_probe
 from ._run import AttentionRun, check_head
 from ._scores import SCORE_NAMES, layered_head_scores
@@ -63,6 +64,8 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
     scores = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)
     scores_run_id = traitlets.Int(0).tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
+    # heads with known roles, listed in the side panel: [{"role", "layer", "head"}, ...]
+    known_heads = traitlets.List().tag(sync=True)
     # ablation (docs/wire.md): the heads, and the result on the current run
     ablation_heads = traitlets.List(traitlets.List(traitlets.Int())).tag(sync=True)
     ablation_method = traitlets.Unicode("").tag(sync=True)
@@ -98,7 +101,13 @@ class AttentionWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self.can_run = model is not None
         self.score_names = list(SCORE_NAMES)
         self._apply(run)
+        if model is not None:
+            self.known_heads = known_heads_of(model)
         self.on_msg(self._handle_custom_msg)
+
+    @traitlets.validate("known_heads")
+    def _check_known_heads(self, proposal: Any) -> list[dict[str, Any]]:
+        return check_known_heads(proposal["value"], self.n_layers, self.n_heads)
 
     # --- public API -------------------------------------------------------------------
     @property

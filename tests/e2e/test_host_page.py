@@ -27,7 +27,7 @@ ARTIFACT_SHOT = ROOT / "tests" / "e2e" / "artifacts" / "widget.png"
 WIRE_TRAITS = (
     "tokens", "n_layers", "n_heads", "layer", "head", "thumb_size", "atlas", "run_id",
     "prompt", "history", "status", "error", "can_run", "model_name", "score_names", "scores",
-    "scores_run_id", "note", "ablation_heads", "ablation_method", "ablation_label", "ablation_run_id",
+    "scores_run_id", "note", "known_heads", "ablation_heads", "ablation_method", "ablation_label", "ablation_run_id",
     "ablation_loss", "ablation_top_k", "ablation_top_tokens", "ablation_top_ids", "ablation_top_probs",
     "patch_clean", "patch_corrupted", "patch_metric", "patch_effect", "patch_id", "patch_progress",
     "patch_summary",
@@ -303,6 +303,45 @@ def test_atlas_click_and_arrow_keys_switch_head(host: Host) -> None:
     assert close_color(host.pixel("a", ".hs-pattern-base", 2, 6), after, tol=0)
 
 
+def test_known_heads_list_opens_the_card_heads(host: Host) -> None:
+    import headscope
+    from headscope._builtin import builtin_card
+
+    precomputed = host.mount("p", headscope.show_attention(TOKENS, random_attention(1, 2, len(TOKENS))))
+    assert precomputed.locator(".hs-known").is_hidden()  # nothing known about precomputed attention
+
+    w = headscope.show(None, "ab ab")
+    root = host.mount("a", w)
+    roles = builtin_card()["roles"]
+    assert root.locator(".hs-known").is_visible()
+    # one row per role, in the card's order, with its heads strongest first
+    rows = root.locator(".hs-known-role")
+    assert rows.count() == len(roles)
+    for i, (role, heads) in enumerate(roles.items()):
+        assert rows.nth(i).locator(".hs-known-label").inner_text() == role.replace("_", " ")
+        assert rows.nth(i).locator(".hs-known-head").all_inner_texts() == [f"L{lh[0]} H{lh[1]}" for lh in heads]
+    layer, head = roles["induction"][0]
+    induction = root.get_by_role("button", name=f"Open layer {layer}, head {head} (induction)")
+    induction.click()
+    host.page.wait_for_function(
+        "([l, h]) => window.hsModels.a.get('layer') === l && window.hsModels.a.get('head') === h", arg=[layer, head]
+    )
+    assert (w.layer, w.head) == (layer, head)
+    assert induction.get_attribute("aria-pressed") == "true"
+    assert root.locator(".hs-known-head[aria-pressed='true']").count() == 1
+    host.wait_loaded("a")
+    # keyboard: focus the previous-token head's button and press Enter
+    layer, head = roles["previous_token"][0]
+    previous = root.get_by_role("button", name=f"Open layer {layer}, head {head} (previous token)")
+    previous.focus()
+    host.page.keyboard.press("Enter")
+    host.page.wait_for_function(
+        "([l, h]) => window.hsModels.a.get('layer') === l && window.hsModels.a.get('head') === h", arg=[layer, head]
+    )
+    assert (w.layer, w.head) == (layer, head)
+    assert previous.get_attribute("aria-pressed") == "true" and induction.get_attribute("aria-pressed") == "false"
+
+
 def test_canvases_follow_a_switch_to_the_dark_theme(host: Host) -> None:
     import headscope
 
@@ -348,11 +387,11 @@ def test_atlas_coloured_by_a_score_lists_and_opens_the_top_heads(host: Host) -> 
     tokens = ["<bos>", "The", " cat", " sat", ".", " The", " cat", " sat", "."]
     w = headscope.show_attention(tokens, structured_attention(tokens, 2, 3))
     root = host.mount("a", w)
-    assert root.locator(".hs-top-head-btn").count() == 0
+    assert root.locator(".hs-scores .hs-top-head-btn").count() == 0
     legend = root.locator(".hs-scores .hs-legend-row")
     assert legend.is_hidden()
     root.locator(".hs-score-select").select_option("induction")
-    buttons = root.locator(".hs-top-head-btn")
+    buttons = root.locator(".hs-scores .hs-top-head-btn")
     buttons.first.wait_for()
     assert host.kernel.received["a"][-1] == {"type": "request_scores"}
     scores = headscope.head_scores(w)["induction"]
@@ -407,11 +446,11 @@ def test_induction_probe_button_runs_the_probe_in_the_kernel(host: Host) -> None
     assert status.inner_text() == w.note and w.note.startswith("Induction probe")
     # the atlas is now coloured by induction on the probe, and its best heads are listed
     assert root.locator(".hs-score-select").input_value() == "induction"
-    root.locator(".hs-top-head-btn").first.wait_for()
+    root.locator(".hs-scores .hs-top-head-btn").first.wait_for()
     layer, head, value = headscope.induction_probe(None, length=50, seed=0).top_heads("induction", 1)[0]
     scores = headscope.head_scores(w)["induction"]
     best = np.unravel_index(np.nanargmax(scores), scores.shape)
-    assert root.locator(".hs-top-head-btn").first.inner_text().startswith(f"L{best[0]} H{best[1]} ")
+    assert root.locator(".hs-scores .hs-top-head-btn").first.inner_text().startswith(f"L{best[0]} H{best[1]} ")
     assert f"L{layer} H{head}" in w.note  # the note ranks by the whole probe batch
 
 
@@ -419,13 +458,17 @@ def test_untrusted_token_text_renders_as_text(host: Host) -> None:
     import headscope
 
     evil = ["<bos>", "</script><img src=x onerror=window.__pwned=1>", "<b>bold</b>", " a\n", "\tb"]
-    root = host.mount("a", headscope.show_attention(evil, random_attention(1, 1, len(evil))))
+    w = headscope.show_attention(evil, random_attention(1, 1, len(evil)))
+    w.known_heads = [{"role": "</script><img src=x onerror=window.pwned=1>", "layer": 0, "head": 0}]
+    root = host.mount("a", w)
     assert root.locator(".hs-tok").all_text_contents() == evil
+    assert root.locator(".hs-known-label").text_content() == "</script><img src=x onerror=window.pwned=1>"
     assert root.locator("img, b").count() == 0
     host.page.hover("#slot-a .hs-tok[data-index='2']")
     assert "<b>bold</b>" in host.tooltip("a")
     host.page.wait_for_timeout(100)
     assert host.page.evaluate("typeof window.__pwned") == "undefined"
+    assert host.page.evaluate("typeof window.pwned") == "undefined"
     # whitespace is made visible by decoration only
     glyphs = root.locator(".hs-tok[data-index='3'] .hs-ws").evaluate_all(
         "els => els.map(e => getComputedStyle(e, '::before').content)"

@@ -107,3 +107,20 @@ test("the status line reports patching progress", () => {
   assert.match(statusText({ ...s, patchProgress: -1 }).text, /Running the model/);
   assert.equal(statusText({ ...s, status: "error", error: "ValueError: bad" }).text, "Error: ValueError: bad");
 });
+
+test("known heads are read as {role, layer, head}; malformed entries are dropped", () => {
+  const known = [
+    { role: "induction", layer: 1, head: 0 },
+    { role: "", layer: 0, head: 0 },
+    { role: "x", layer: 0.5, head: 0 },
+    ["induction", 1, 0],
+    null,
+    { role: "previous_token", layer: 0, head: 6 },
+  ];
+  assert.deepEqual(readTraits(model({ ...base, known_heads: known })).knownHeads, [
+    { role: "induction", layer: 1, head: 0 },
+    { role: "previous_token", layer: 0, head: 6 },
+  ]);
+  assert.deepEqual(readTraits(model({ ...base, known_heads: "induction" })).knownHeads, []);
+  assert.deepEqual(readTraits(model(base)).knownHeads, []);
+});

@@ -39,6 +39,7 @@ __all__ = [
     "builtin_card",
     "builtin_weights_path",
     "display_tokens",
+    "is_builtin",
     "load_builtin",
 ]
 
@@ -90,3 +91,13 @@ def load_builtin(device: str | None = None) -> TransformerBridge:
             _cache[key] = model
         model.eval()
         return model
+
+
+def is_builtin(model: Any) -> bool:
+    """Whether ``model`` is the shipped built-in model (returned by :func:`load_builtin`).
+
+    A model built with the same architecture but other weights is not: the card's head roles
+    describe the shipped weights only.
+    """
+    with _lock:
+        return any(model is cached for cached in _cache.values())
