@@ -2,8 +2,11 @@
 
 A known head is ``{"role": str, "layer": int, "head": int}``. The built-in model's come from
 its card (``card["roles"]``, measured at the end of training); GPT-2 Small's are the heads
-its interpretability literature names (previous-token 4.11; induction 5.5 and 6.9). For any
-other model the list starts empty, and ``widget.known_heads`` can be set from Python.
+that every source names (previous-token 4.11; induction 5.5 and 6.9: Wang et al. 2022, the
+IOI paper, and the TransformerLens demos). Other sources add more (induction 5.1, 7.2, 7.10
+on repeated random tokens), so the list is a starting point, not a census: head scores and
+the induction probe find the rest. For any other model the list starts empty, and
+``widget.known_heads`` can be set from Python.
 """
 
 from __future__ import annotations
