@@ -111,10 +111,10 @@ class WidgetKernel:
     """The real Python widget behind the page's model (what a comm would carry, as JSON)."""
 
     def __init__(self, widget: Any) -> None:
-        from headscope import AttentionWidget
+        from headscope._widget.state import WidgetState
 
         self.widget = widget
-        self.names = sorted(AttentionWidget.class_own_traits(sync=True))
+        self.names = sorted(WidgetState.class_own_traits(sync=True))
         self.sent_bytes: list[int] = []
 
     def values(self) -> dict[str, Any]:

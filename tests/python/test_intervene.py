@@ -341,6 +341,7 @@ def test_widget_ablate_errors_keep_the_view(live) -> None:
 
 
 def test_widget_patch_sets_the_heatmap_and_reports_progress(live, tiny_model) -> None:
+    shown = (live.prompt, live.tokens, live.run_id)
     progress: list[float] = []
     live.observe(lambda change: progress.append(change["new"]), names="patch_progress")
     result = live.patch(CLEAN, CORRUPTED, answer=("d", "x"), batch_size=3)
@@ -350,8 +351,8 @@ def test_widget_patch_sets_the_heatmap_and_reports_progress(live, tiny_model) ->
     assert progress == [0.0, 3 / 8, 6 / 8, 1.0, -1.0]
     assert live.patch_id == 1 and live.patch_clean == CLEAN and live.patch_corrupted == CORRUPTED
     assert live.patch_metric == "logit difference 'd' - 'x'" and "largest effect" in live.patch_summary
-    # the view shows the clean prompt, so a heatmap cell opens the head on it
-    assert live.prompt == CLEAN and live.tokens == tiny_model.to_str_tokens(CLEAN)
+    # the widget keeps its own prompt: patching never replaces what the user is looking at
+    assert (live.prompt, live.tokens, live.run_id) == shown
     assert live.patch_result is result and live.status == "ready"
 
 
