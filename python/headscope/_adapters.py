@@ -133,4 +133,12 @@ def run_token_ids(model: Any, token_ids: torch.Tensor, *, prompt: str = "") -> A
         prompt=prompt,
         model_name=model_name(model),
         token_ids=token_ids.detach().cpu(),
+        causal=is_causal(model),
+        partial_rows=True,  # attention sinks (GPT-OSS) take a share of a row; more than 1 is still wrong
     )
+
+
+def is_causal(model: Any) -> bool:
+    """Whether the model's attention is causal: TransformerLens sets ``cfg.attention_dir`` to
+    ``"bidirectional"`` for encoders (BERT), ``"causal"`` otherwise."""
+    return str(getattr(getattr(model, "cfg", None), "attention_dir", "causal")) != "bidirectional"
