@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
-from ._adapters import check_model, inference
+from ._adapters import check_model, check_token_ids, inference, vocab_size
 from ._run import check_head
 
 Head = tuple[int, int]
@@ -200,17 +200,20 @@ def _geometry(model: Any) -> tuple[int, int, int]:
 
 
 def _token_ids(model: Any, prompt: PromptLike, n_ctx: int, what: str = "prompt") -> torch.Tensor:
-    """Token ids ``[pos]`` of a prompt string (BOS prepended as the model does) or of ids."""
+    """Token ids ``[pos]`` of a prompt string (BOS prepended as the model does) or of ids.
+
+    Ids, given or from the tokenizer, are checked against the vocabulary
+    (:func:`headscope._adapters.check_token_ids`) before any forward pass.
+    """
     if isinstance(prompt, str):
         if prompt == "":
             raise ValueError(f"the {what} is empty: type some text to run the model on")
         ids = model.to_tokens(prompt, truncate=False)
-    elif isinstance(prompt, torch.Tensor) or (
-        isinstance(prompt, (list, tuple, np.ndarray)) and all(isinstance(t, (int, np.integer)) for t in prompt)
-    ):
-        ids = torch.as_tensor(prompt, dtype=torch.long)
+    elif isinstance(prompt, (torch.Tensor, np.ndarray, list, tuple)):
+        ids = prompt
     else:
         raise TypeError(f"the {what} must be a string or token ids, got {type(prompt).__name__}")
+    ids = check_token_ids(model, ids, what=what)
     if ids.ndim == 2 and ids.shape[0] == 1:
         ids = ids[0]
     if ids.ndim != 1 or ids.numel() == 0:
@@ -298,13 +301,15 @@ def _replacement_hook(heads: list[int], values: torch.Tensor | None) -> Any:
     return hook
 
 
-def _reference_means(
-    model: Any, reference: Any, layers: dict[int, list[int]], n_ctx: int
-) -> tuple[dict[int, torch.Tensor], int]:
-    """Mean ``z`` of each chosen head over every position of every reference prompt."""
-    if isinstance(reference, (str, torch.Tensor)):
+def _reference_ids(model: Any, reference: Any, n_ctx: int) -> list[torch.Tensor]:
+    """The token ids ``[pos]`` of every reference prompt, validated before any forward pass."""
+    if isinstance(reference, (str, torch.Tensor, np.ndarray)):
         prompts: list[Any] = [reference]
-    elif isinstance(reference, (list, tuple)) and reference and all(isinstance(r, int) for r in reference):
+    elif (
+        isinstance(reference, (list, tuple))
+        and reference
+        and all(isinstance(r, (int, np.integer)) and not isinstance(r, bool) for r in reference)
+    ):
         prompts = [list(reference)]  # one prompt given as token ids
     elif isinstance(reference, (list, tuple)):
         prompts = list(reference)
@@ -314,20 +319,28 @@ def _reference_means(
         )
     if not prompts:
         raise ValueError("the reference is an empty list: pass at least one prompt")
-    sums: dict[int, torch.Tensor] = {}
-    count = 0
+    out: list[torch.Tensor] = []
     for i, prompt in enumerate(prompts):
-        if isinstance(prompt, torch.Tensor) and prompt.ndim == 2:
+        if isinstance(prompt, (torch.Tensor, np.ndarray)) and prompt.ndim == 2:
             rows = [prompt[j] for j in range(prompt.shape[0])]  # a batch of equal-length prompts
         else:
             rows = [prompt]
-        for row in rows:
-            ids = _token_ids(model, row, n_ctx, what=f"reference prompt {i}")
-            _, z = _capture_z(model, ids[None], sorted(layers))
-            for layer, heads in layers.items():
-                total = z[layer][0][:, heads].double().sum(0)  # [len(heads), d_head]
-                sums[layer] = sums[layer] + total if layer in sums else total
-            count += int(ids.numel())
+        out.extend(_token_ids(model, row, n_ctx, what=f"reference prompt {i}") for row in rows)
+    return out
+
+
+def _reference_means(
+    model: Any, references: Sequence[torch.Tensor], layers: dict[int, list[int]]
+) -> tuple[dict[int, torch.Tensor], int]:
+    """Mean ``z`` of each chosen head over every position of every reference prompt."""
+    sums: dict[int, torch.Tensor] = {}
+    count = 0
+    for ids in references:
+        _, z = _capture_z(model, ids[None], sorted(layers))
+        for layer, heads in layers.items():
+            total = z[layer][0][:, heads].double().sum(0)  # [len(heads), d_head]
+            sums[layer] = sums[layer] + total if layer in sums else total
+        count += int(ids.numel())
     return {layer: (s / count).float() for layer, s in sums.items()}, count
 
 
@@ -357,7 +370,10 @@ def ablate(
 
     Returns an :class:`AblationResult` with the per-token loss with and without the ablation,
     their change, the total change and the top ``top_k`` next tokens at every position. Raises
-    ``ValueError`` for unknown heads, an unknown method, or a reference with ``"zero"``.
+    ``ValueError`` for unknown heads, an unknown method, a reference with ``"zero"``, or a token
+    id outside the vocabulary (in the prompt or the reference; checked before any forward pass,
+    naming the id, its position and the valid range), and ``TypeError`` for token ids that are
+    not integers.
     """
     n_layers, n_heads, n_ctx = _geometry(model)
     if method not in METHODS:
@@ -369,7 +385,8 @@ def ablate(
     chosen = check_heads(heads, n_layers, n_heads)
     layers = _by_layer(chosen)
     tokens = _token_ids(model, prompt, n_ctx)[None]
-    k = min(top_k, int(getattr(model.cfg, "d_vocab", 0) or top_k))
+    references = None if reference is None else _reference_ids(model, reference, n_ctx)
+    k = min(top_k, vocab_size(model)[0] or top_k)
 
     with inference(model):
         clean_logits, clean_z = _capture_z(model, tokens, sorted(layers))
@@ -379,7 +396,7 @@ def ablate(
         elif reference is None:
             values = {layer: clean_z[layer][0][:, hs].mean(0) for layer, hs in layers.items()}
         else:
-            means, reference_count = _reference_means(model, reference, layers, n_ctx)
+            means, reference_count = _reference_means(model, references or [], layers)
             values = dict(means)
         hooks = [(z_hook(layer), _replacement_hook(layers[layer], values[layer])) for layer in sorted(layers)]
         ablated_logits = _run(model, tokens, hooks)
@@ -415,10 +432,11 @@ def ablate(
 
 def answer_id(model: Any, answer: Any) -> int:
     """The token id of an answer given as a string that is exactly one token, or as an id."""
-    d_vocab = int(getattr(model.cfg, "d_vocab", 0) or 0)
     if isinstance(answer, (int, np.integer)) and not isinstance(answer, bool):
-        if d_vocab and not 0 <= int(answer) < d_vocab:
-            raise ValueError(f"answer token id {int(answer)} is out of range: the vocabulary has {d_vocab} tokens")
+        d_vocab, source = vocab_size(model)
+        if int(answer) < 0 or (d_vocab and int(answer) >= d_vocab):
+            valid = f"0-{d_vocab - 1} (the vocabulary has {d_vocab} tokens, {source})" if d_vocab else "0 or more"
+            raise ValueError(f"answer token id {int(answer)} is out of range: token ids must lie in {valid}")
         return int(answer)
     if not isinstance(answer, str):
         raise TypeError(f"an answer token must be a string or a token id, got {type(answer).__name__}")
