@@ -23,7 +23,10 @@ only the ``hook_z`` outputs it needs.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, Union
 
@@ -43,10 +46,15 @@ METHODS = ("zero", "mean")
 #: Default memory budget of one batched patching pass (activations, logits), in bytes.
 PATCH_MEMORY = 1 << 30
 TOP_K = 5
+#: :func:`patch_heads` warns when ``|clean - corrupted|`` of the metric is below this share of
+#: the metric's scale, ``max(1, |clean|, |corrupted|)`` (see :class:`UnreliableEffectWarning`).
+SMALL_GAP = 1e-2
 
 __all__ = [
     "AblationResult",
     "PatchResult",
+    "SMALL_GAP",
+    "UnreliableEffectWarning",
     "ablate",
     "check_heads",
     "patch_heads",
@@ -153,6 +161,8 @@ class PatchResult:
     #: batched forward passes spent on the heads (plus one clean and one corrupted run)
     passes: int
     seconds: float
+    #: why the effects are unreliable (the text of the :class:`UnreliableEffectWarning`), or ""
+    warning: str = ""
 
     def top_heads(self, k: int = 5) -> list[tuple[int, int, float]]:
         """The ``k`` heads with the largest effect as ``(layer, head, effect)``, largest first."""
@@ -162,10 +172,39 @@ class PatchResult:
 
     def summary(self) -> str:
         layer, head, value = self.top_heads(1)[0]
-        return (
+        line = (
             f"Patching ({self.metric}): clean {self.clean_metric:.3f}, corrupted "
             f"{self.corrupted_metric:.3f}; largest effect L{layer} H{head} ({value:.2f})"
         )
+        if self.warning:
+            gap = abs(self.clean_metric - self.corrupted_metric)
+            line += f". Unreliable: the clean-corrupted gap {gap:.3g} is too small to normalize by"
+        return line
+
+
+class UnreliableEffectWarning(UserWarning):
+    """The clean and corrupted prompts give almost the same metric, so the normalized patching
+    effects ``(patched - corrupted) / (clean - corrupted)`` divide by a tiny gap.
+
+    Raised by :func:`patch_heads` when ``|clean - corrupted| < SMALL_GAP * max(1, |clean|,
+    |corrupted|)`` (1 %). Below that, a head that moves the metric by 1 % of its scale already
+    shows an effect of 1 or more, as large as restoring the clean behaviour entirely, so the map
+    ranks heads by noise; at a gap of 0.1 % effects of ±13 occur. The floor of 1 is the metric's
+    unit: both built-in metrics are in logits or nats, where moves of a few hundredths are
+    common, so a metric near 0 does not make a gap of 0.001 look large.
+    """
+
+
+def _warn_at_caller(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` at the first frame outside headscope: the user's call, whether it went
+    through :func:`headscope.patch_heads`, this module, or the widget."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function; 2 its caller
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 # --- shared helpers --------------------------------------------------------------------------
@@ -534,6 +573,13 @@ def patch_heads(
     Heads are patched in batches: each batch row is a copy of the corrupted prompt with one
     head patched; ``batch_size`` rows a pass (by default as many as ``memory`` bytes allow).
     ``progress(done, total)`` is called after each pass.
+
+    Prompts given as token ids are checked against the vocabulary before any forward pass
+    (``ValueError`` naming the first bad id and its position). When the metric is the same on
+    both prompts (a gap under 1e-6 of its scale) this raises ``ValueError``; when the gap is
+    under 1 % of ``max(1, |clean|, |corrupted|)`` it emits an :class:`UnreliableEffectWarning`
+    (a ``UserWarning``) stating both values and the gap, and the result's ``.warning`` holds
+    the same text.
     """
     n_layers, n_heads, n_ctx = _geometry(model)
     clean_ids = _token_ids(model, clean, n_ctx, what="clean prompt")
@@ -568,6 +614,9 @@ def patch_heads(
                 "the normalized effect (patched - corrupted) / (clean - corrupted) is undefined; "
                 "choose prompts or answers that the model tells apart"
             )
+        warning = _small_gap(clean_value, corrupted_value)
+        if warning:
+            _warn_at_caller(warning, UnreliableEffectWarning)
         clean_z = {layer: z[0] for layer, z in clean_z.items()}  # [pos, head, d_head]
         for start in range(0, len(items), rows):
             part = items[start : start + rows]
@@ -595,6 +644,23 @@ def patch_heads(
         corrupted_tokens=_str_tokens(model, corrupted_ids.cpu()),
         passes=passes,
         seconds=time.perf_counter() - start_time,
+        warning=warning,
+    )
+
+
+def _small_gap(clean: float, corrupted: float) -> str:
+    """The warning text when the metric's clean-corrupted gap is too small to normalize by
+    (:data:`SMALL_GAP` of ``max(1, |clean|, |corrupted|)``), else ""."""
+    gap = clean - corrupted
+    scale = max(1.0, abs(clean), abs(corrupted))
+    if abs(gap) >= SMALL_GAP * scale:
+        return ""
+    return (
+        f"the metric is {clean:.6g} on the clean prompt and {corrupted:.6g} on the corrupted one: "
+        f"the gap {gap:.3g} is under {SMALL_GAP:.0%} of the metric's scale {scale:.3g}, and every "
+        "effect (patched - corrupted) / (clean - corrupted) divides by it, so the effects are "
+        f"unreliable (a head that moves the metric by 1 % of its scale shows as "
+        f"{0.01 * scale / abs(gap):.3g}). Choose prompts or answers that the model tells apart"
     )
 
 
