@@ -186,12 +186,13 @@ class UnreliableEffectWarning(UserWarning):
     """The clean and corrupted prompts give almost the same metric, so the normalized patching
     effects ``(patched - corrupted) / (clean - corrupted)`` divide by a tiny gap.
 
-    Raised by :func:`patch_heads` when ``|clean - corrupted| < SMALL_GAP * max(1, |clean|,
+    Emitted by :func:`patch_heads` when ``|clean - corrupted| < SMALL_GAP * max(1, |clean|,
     |corrupted|)`` (1 %). Below that, a head that moves the metric by 1 % of its scale already
-    shows an effect of 1 or more, as large as restoring the clean behaviour entirely, so the map
-    ranks heads by noise; at a gap of 0.1 % effects of ±13 occur. The floor of 1 is the metric's
-    unit: both built-in metrics are in logits or nats, where moves of a few hundredths are
-    common, so a metric near 0 does not make a gap of 0.001 look large.
+    shows an effect of 1 or more, as large as restoring the clean behaviour entirely (at a gap of
+    0.1 %, the same head shows 10), so the map ranks heads by whatever moves the metric a little.
+    The scale has a floor of 1 because both built-in metrics are in logits or nats: a logit
+    difference of 0.002 against 0.001 is still measured in units of one logit, so its gap of
+    0.001 is not mistaken for a large one.
     """
 
 
