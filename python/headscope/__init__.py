@@ -42,7 +42,7 @@ def show(model: Any, prompt: str, *, layer: int = 0, head: int = 0) -> Attention
 
 
 def show_attention(
-    tokens: Sequence[str], attention: Any, *, layer: int = 0, head: int = 0
+    tokens: Sequence[str], attention: Any, *, layer: int = 0, head: int = 0, causal: bool = True
 ) -> AttentionWidget:
     """Show precomputed attention.
 
@@ -50,10 +50,20 @@ def show_attention(
     ``[head, query_pos, key_pos]`` or ``[query_pos, key_pos]``, or a list of per-layer
     ``[head, query_pos, key_pos]`` arrays (a leading batch dimension of 1 is dropped), with
     ``query_pos`` and ``key_pos`` equal to ``len(tokens)``.
+
+    The weights must be softmax outputs: finite, in [0, 1], each row (one query position)
+    summing to 1 within 1e-3 (2e-3 for float16 input, 0.016 for bfloat16). All-zero rows, such
+    as padding, are refused: slice padded positions off, with their tokens. With
+    ``causal=True`` (the default, for decoder models such as GPT-2) no query may put more than
+    1e-4 on a later key; pass ``causal=False`` for bidirectional attention (BERT-style encoders).
+
+    Raises ``ValueError`` or ``TypeError`` naming the first offending layer, head and position,
+    e.g. for attention on the meta device (it has no values), a row that does not sum to 1, or
+    weight above the diagonal.
     """
     from ._run import make_run
 
-    widget = AttentionWidget(make_run(tokens, attention))
+    widget = AttentionWidget(make_run(tokens, attention, causal=causal))
     widget.layer, widget.head = layer, head
     return widget
 

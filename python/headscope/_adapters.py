@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from ._run import AttentionRun, make_run
 
 _REQUIRED = ("to_tokens", "to_str_tokens", "run_with_hooks")
+_INT64 = np.iinfo(np.int64)
 
 
 def pattern_hook(layer: int) -> str:
@@ -58,8 +60,113 @@ def check_model(model: Any) -> tuple[int, int]:
                 f"({len(absent)} of {n_layers} layers lack one); headscope reads attention from "
                 "hooks named blocks.{layer}.attn.hook_pattern"
             )
+    check_not_meta(model)
     n_ctx = int(getattr(cfg, "n_ctx", 0) or 0)
     return n_layers, n_ctx
+
+
+def check_not_meta(model: Any) -> None:
+    """Refuse a model whose weights are on the meta device (shapes without values).
+
+    Looks at the first parameter only, so the check costs the same for any model size. A
+    parameter that accelerate offloads (a module on its path carries ``_hf_hook``, which loads
+    the weights at forward time) is left alone.
+    """
+    named = getattr(model, "named_parameters", None)
+    if not callable(named):
+        return
+    try:
+        name, parameter = next(iter(named()))
+    except (StopIteration, TypeError, ValueError):
+        return
+    if not getattr(parameter, "is_meta", False):
+        return
+    module = model
+    for part in [""] + name.split(".")[:-1]:
+        module = getattr(module, part, None) if part else module
+        if module is None or hasattr(module, "_hf_hook"):
+            return
+    raise ValueError(
+        f"{type(model).__name__}'s weights are on the meta device (parameter {name!r} has a shape "
+        f"{tuple(parameter.shape)} but no values), so it cannot run. Load real weights, e.g. "
+        "model.to_empty(device='cpu') followed by model.load_state_dict(...), or build the model "
+        "outside torch.device('meta') / accelerate's init_empty_weights"
+    )
+
+
+def vocab_size(model: Any) -> tuple[int, str]:
+    """The number of token ids the model embeds and where that number comes from:
+    ``cfg.d_vocab``, else the tokenizer's length; ``(0, "")`` when neither is known."""
+    size = getattr(getattr(model, "cfg", None), "d_vocab", None)
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > 0:
+        return int(size), "cfg.d_vocab"
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        try:
+            size = len(tokenizer)
+        except TypeError:
+            size = getattr(tokenizer, "vocab_size", 0)
+        if isinstance(size, (int, np.integer)) and size > 0:
+            return int(size), "the tokenizer's size"
+    return 0, ""
+
+
+def check_token_ids(model: Any, ids: Any, *, what: str = "prompt") -> torch.Tensor:
+    """Validate token ids against ``model``'s vocabulary; return them as a ``torch.long`` tensor
+    of the same shape (on the device they came on).
+
+    Accepts a tensor or numpy array of an integer dtype, or a list or tuple of ints. Raises
+    ``TypeError`` for any other dtype or element (floats, bools) and ``ValueError`` naming the
+    first id outside ``0 … vocab - 1`` (``cfg.d_vocab``, else the tokenizer's size), its position
+    and the valid range. Every path that hands token ids to a model calls this first, so a bad
+    id never reaches the embedding (where it would be ``IndexError: index out of range``).
+    """
+    if isinstance(ids, torch.Tensor):
+        if ids.is_meta:
+            raise ValueError(f"the {what}'s token ids are on the meta device: they have no values")
+        if ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
+            raise TypeError(f"the {what}'s token ids must be integers, got a tensor of dtype {ids.dtype}")
+        tensor = ids.detach()
+    elif isinstance(ids, np.ndarray):
+        if ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"the {what}'s token ids must be integers, got an array of dtype {ids.dtype}")
+        if ids.dtype == np.uint64:  # ids past int64 become its maximum: out of range, same place
+            tensor = torch.from_numpy(np.minimum(ids, _INT64.max).astype(np.int64))
+        else:
+            tensor = torch.from_numpy(ids.astype(np.int64))
+    elif isinstance(ids, (list, tuple)):
+        for i, t in enumerate(ids):
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+                raise TypeError(
+                    f"the {what}'s token ids must be ints; position {i} holds {type(t).__name__} {t!r}"
+                )
+        tensor = torch.tensor([min(max(int(t), _INT64.min), _INT64.max) for t in ids], dtype=torch.long)
+    else:
+        raise TypeError(
+            f"the {what}'s token ids must be a tensor, an array or a list of ints, got {type(ids).__name__}"
+        )
+    tensor = tensor.long()
+    if tensor.numel() == 0:
+        return tensor
+    size, source = vocab_size(model)
+    low_t, high_t = torch.aminmax(tensor)
+    if int(low_t) >= 0 and (not size or int(high_t) < size):
+        return tensor
+    bad = (tensor < 0) | (tensor >= size) if size else tensor < 0
+    first = int(bad.reshape(-1).nonzero()[0, 0])
+    index = tuple(int(i) for i in np.unravel_index(first, tuple(tensor.shape)))
+    value = ids[index[0]] if isinstance(ids, (list, tuple)) else ids[index]  # the id as given
+    if len(index) == 1:
+        where = f" at position {index[0]}"
+    elif len(index) == 2:  # [batch, pos]
+        where = f" at position {index[1]}" + (f" of row {index[0]}" if tensor.shape[0] > 1 else "")
+    else:
+        where = f" at index {index}" if index else ""
+    valid = f"0-{size - 1} (the model's vocabulary has {size} tokens, {source})" if size else "0 or more"
+    raise ValueError(
+        f"token id {int(value)}{where} of the {what} is out of range: token ids must lie in "
+        f"{valid}; {int(bad.sum())} of {tensor.numel()} ids lie outside it"
+    )
 
 
 def run_model(model: Any, prompt: str) -> AttentionRun:
@@ -111,6 +218,7 @@ def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[Any, list[tor
     keeps only the pattern hooks' outputs.
     """
     n_layers, _ = check_model(model)
+    token_ids = check_token_ids(model, token_ids, what="token ids")
     captured: dict[str, torch.Tensor] = {}
 
     def keep(pattern: torch.Tensor, hook: Any) -> None:
@@ -122,8 +230,28 @@ def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[Any, list[tor
     return output, [captured.pop(pattern_hook(i)) for i in range(n_layers)]
 
 
-def run_token_ids(model: Any, token_ids: torch.Tensor, *, prompt: str = "") -> AttentionRun:
-    """Run ``model`` on token ids ``[pos]`` (BOS included) and return every head's pattern."""
+def run_token_ids(model: Any, token_ids: Any, *, prompt: str = "") -> AttentionRun:
+    """Run ``model`` on token ids ``[pos]`` (BOS included) and return every head's pattern.
+
+    ``token_ids`` is a tensor, an array or a list of ints (a leading batch dimension of 1 is
+    dropped). Ids are checked against the vocabulary before the model sees them
+    (:func:`check_token_ids`), and the length against ``cfg.n_ctx``.
+    """
+    _, n_ctx = check_model(model)
+    what = "prompt" if prompt else "token ids"
+    token_ids = check_token_ids(model, token_ids, what=what)
+    if token_ids.ndim == 2 and token_ids.shape[0] == 1:
+        token_ids = token_ids[0]
+    if token_ids.ndim != 1 or token_ids.numel() == 0:
+        raise ValueError(
+            f"token ids must be one non-empty sequence [pos], got shape {tuple(token_ids.shape)}"
+        )
+    if n_ctx and token_ids.numel() > n_ctx:
+        raise ValueError(
+            f"the {what} {'are' if what == 'token ids' else 'is'} {token_ids.numel()} tokens long, "
+            f"but the model's context holds {n_ctx} "
+            f"(cfg.n_ctx); shorten it by {token_ids.numel() - n_ctx} tokens"
+        )
     str_tokens = [str(t) for t in model.to_str_tokens(token_ids)]
     _, patterns = capture_patterns(model, token_ids[None])
     layers = [p[0] if p.ndim == 4 else p for p in patterns]  # drop the batch dimension
@@ -133,4 +261,12 @@ def run_token_ids(model: Any, token_ids: torch.Tensor, *, prompt: str = "") -> A
         prompt=prompt,
         model_name=model_name(model),
         token_ids=token_ids.detach().cpu(),
+        causal=is_causal(model),
+        partial_rows=True,  # attention sinks (GPT-OSS) take a share of a row; more than 1 is still wrong
     )
+
+
+def is_causal(model: Any) -> bool:
+    """Whether the model's attention is causal: TransformerLens sets ``cfg.attention_dir`` to
+    ``"bidirectional"`` for encoders (BERT), ``"causal"`` otherwise."""
+    return str(getattr(getattr(model, "cfg", None), "attention_dir", "causal")) != "bidirectional"

@@ -23,7 +23,10 @@ only the ``hook_z`` outputs it needs.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, Union
 
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
-from ._adapters import check_model, inference
+from ._adapters import check_model, check_token_ids, inference, vocab_size
 from ._run import check_head
 
 Head = tuple[int, int]
@@ -43,10 +46,15 @@ METHODS = ("zero", "mean")
 #: Default memory budget of one batched patching pass (activations, logits), in bytes.
 PATCH_MEMORY = 1 << 30
 TOP_K = 5
+#: :func:`patch_heads` warns when ``|clean - corrupted|`` of the metric is below this share of
+#: the metric's scale, ``max(1, |clean|, |corrupted|)`` (see :class:`UnreliableEffectWarning`).
+SMALL_GAP = 1e-2
 
 __all__ = [
     "AblationResult",
     "PatchResult",
+    "SMALL_GAP",
+    "UnreliableEffectWarning",
     "ablate",
     "check_heads",
     "patch_heads",
@@ -153,6 +161,8 @@ class PatchResult:
     #: batched forward passes spent on the heads (plus one clean and one corrupted run)
     passes: int
     seconds: float
+    #: why the effects are unreliable (the text of the :class:`UnreliableEffectWarning`), or ""
+    warning: str = ""
 
     def top_heads(self, k: int = 5) -> list[tuple[int, int, float]]:
         """The ``k`` heads with the largest effect as ``(layer, head, effect)``, largest first."""
@@ -162,10 +172,40 @@ class PatchResult:
 
     def summary(self) -> str:
         layer, head, value = self.top_heads(1)[0]
-        return (
+        line = (
             f"Patching ({self.metric}): clean {self.clean_metric:.3f}, corrupted "
             f"{self.corrupted_metric:.3f}; largest effect L{layer} H{head} ({value:.2f})"
         )
+        if self.warning:
+            gap = abs(self.clean_metric - self.corrupted_metric)
+            line += f". Unreliable: the clean-corrupted gap {gap:.3g} is too small to normalize by"
+        return line
+
+
+class UnreliableEffectWarning(UserWarning):
+    """The clean and corrupted prompts give almost the same metric, so the normalized patching
+    effects ``(patched - corrupted) / (clean - corrupted)`` divide by a tiny gap.
+
+    Emitted by :func:`patch_heads` when ``|clean - corrupted| < SMALL_GAP * max(1, |clean|,
+    |corrupted|)`` (1 %). Below that, a head that moves the metric by 1 % of its scale already
+    shows an effect of 1 or more, as large as restoring the clean behaviour entirely (at a gap of
+    0.1 %, the same head shows 10), so the map ranks heads by whatever moves the metric a little.
+    The scale has a floor of 1 because both built-in metrics are in logits or nats: a logit
+    difference of 0.002 against 0.001 is still measured in units of one logit, so its gap of
+    0.001 is not mistaken for a large one.
+    """
+
+
+def _warn_at_caller(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` at the first frame outside headscope: the user's call, whether it went
+    through :func:`headscope.patch_heads`, this module, or the widget."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function; 2 its caller
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 # --- shared helpers --------------------------------------------------------------------------
@@ -200,17 +240,20 @@ def _geometry(model: Any) -> tuple[int, int, int]:
 
 
 def _token_ids(model: Any, prompt: PromptLike, n_ctx: int, what: str = "prompt") -> torch.Tensor:
-    """Token ids ``[pos]`` of a prompt string (BOS prepended as the model does) or of ids."""
+    """Token ids ``[pos]`` of a prompt string (BOS prepended as the model does) or of ids.
+
+    Ids, given or from the tokenizer, are checked against the vocabulary
+    (:func:`headscope._adapters.check_token_ids`) before any forward pass.
+    """
     if isinstance(prompt, str):
         if prompt == "":
             raise ValueError(f"the {what} is empty: type some text to run the model on")
         ids = model.to_tokens(prompt, truncate=False)
-    elif isinstance(prompt, torch.Tensor) or (
-        isinstance(prompt, (list, tuple, np.ndarray)) and all(isinstance(t, (int, np.integer)) for t in prompt)
-    ):
-        ids = torch.as_tensor(prompt, dtype=torch.long)
+    elif isinstance(prompt, (torch.Tensor, np.ndarray, list, tuple)):
+        ids = prompt
     else:
         raise TypeError(f"the {what} must be a string or token ids, got {type(prompt).__name__}")
+    ids = check_token_ids(model, ids, what=what)
     if ids.ndim == 2 and ids.shape[0] == 1:
         ids = ids[0]
     if ids.ndim != 1 or ids.numel() == 0:
@@ -298,13 +341,15 @@ def _replacement_hook(heads: list[int], values: torch.Tensor | None) -> Any:
     return hook
 
 
-def _reference_means(
-    model: Any, reference: Any, layers: dict[int, list[int]], n_ctx: int
-) -> tuple[dict[int, torch.Tensor], int]:
-    """Mean ``z`` of each chosen head over every position of every reference prompt."""
-    if isinstance(reference, (str, torch.Tensor)):
+def _reference_ids(model: Any, reference: Any, n_ctx: int) -> list[torch.Tensor]:
+    """The token ids ``[pos]`` of every reference prompt, validated before any forward pass."""
+    if isinstance(reference, (str, torch.Tensor, np.ndarray)):
         prompts: list[Any] = [reference]
-    elif isinstance(reference, (list, tuple)) and reference and all(isinstance(r, int) for r in reference):
+    elif (
+        isinstance(reference, (list, tuple))
+        and reference
+        and all(isinstance(r, (int, np.integer)) and not isinstance(r, bool) for r in reference)
+    ):
         prompts = [list(reference)]  # one prompt given as token ids
     elif isinstance(reference, (list, tuple)):
         prompts = list(reference)
@@ -314,20 +359,28 @@ def _reference_means(
         )
     if not prompts:
         raise ValueError("the reference is an empty list: pass at least one prompt")
-    sums: dict[int, torch.Tensor] = {}
-    count = 0
+    out: list[torch.Tensor] = []
     for i, prompt in enumerate(prompts):
-        if isinstance(prompt, torch.Tensor) and prompt.ndim == 2:
+        if isinstance(prompt, (torch.Tensor, np.ndarray)) and prompt.ndim == 2:
             rows = [prompt[j] for j in range(prompt.shape[0])]  # a batch of equal-length prompts
         else:
             rows = [prompt]
-        for row in rows:
-            ids = _token_ids(model, row, n_ctx, what=f"reference prompt {i}")
-            _, z = _capture_z(model, ids[None], sorted(layers))
-            for layer, heads in layers.items():
-                total = z[layer][0][:, heads].double().sum(0)  # [len(heads), d_head]
-                sums[layer] = sums[layer] + total if layer in sums else total
-            count += int(ids.numel())
+        out.extend(_token_ids(model, row, n_ctx, what=f"reference prompt {i}") for row in rows)
+    return out
+
+
+def _reference_means(
+    model: Any, references: Sequence[torch.Tensor], layers: dict[int, list[int]]
+) -> tuple[dict[int, torch.Tensor], int]:
+    """Mean ``z`` of each chosen head over every position of every reference prompt."""
+    sums: dict[int, torch.Tensor] = {}
+    count = 0
+    for ids in references:
+        _, z = _capture_z(model, ids[None], sorted(layers))
+        for layer, heads in layers.items():
+            total = z[layer][0][:, heads].double().sum(0)  # [len(heads), d_head]
+            sums[layer] = sums[layer] + total if layer in sums else total
+        count += int(ids.numel())
     return {layer: (s / count).float() for layer, s in sums.items()}, count
 
 
@@ -357,7 +410,10 @@ def ablate(
 
     Returns an :class:`AblationResult` with the per-token loss with and without the ablation,
     their change, the total change and the top ``top_k`` next tokens at every position. Raises
-    ``ValueError`` for unknown heads, an unknown method, or a reference with ``"zero"``.
+    ``ValueError`` for unknown heads, an unknown method, a reference with ``"zero"``, or a token
+    id outside the vocabulary (in the prompt or the reference; checked before any forward pass,
+    naming the id, its position and the valid range), and ``TypeError`` for token ids that are
+    not integers.
     """
     n_layers, n_heads, n_ctx = _geometry(model)
     if method not in METHODS:
@@ -369,7 +425,8 @@ def ablate(
     chosen = check_heads(heads, n_layers, n_heads)
     layers = _by_layer(chosen)
     tokens = _token_ids(model, prompt, n_ctx)[None]
-    k = min(top_k, int(getattr(model.cfg, "d_vocab", 0) or top_k))
+    references = None if reference is None else _reference_ids(model, reference, n_ctx)
+    k = min(top_k, vocab_size(model)[0] or top_k)
 
     with inference(model):
         clean_logits, clean_z = _capture_z(model, tokens, sorted(layers))
@@ -379,7 +436,7 @@ def ablate(
         elif reference is None:
             values = {layer: clean_z[layer][0][:, hs].mean(0) for layer, hs in layers.items()}
         else:
-            means, reference_count = _reference_means(model, reference, layers, n_ctx)
+            means, reference_count = _reference_means(model, references or [], layers)
             values = dict(means)
         hooks = [(z_hook(layer), _replacement_hook(layers[layer], values[layer])) for layer in sorted(layers)]
         ablated_logits = _run(model, tokens, hooks)
@@ -415,10 +472,11 @@ def ablate(
 
 def answer_id(model: Any, answer: Any) -> int:
     """The token id of an answer given as a string that is exactly one token, or as an id."""
-    d_vocab = int(getattr(model.cfg, "d_vocab", 0) or 0)
     if isinstance(answer, (int, np.integer)) and not isinstance(answer, bool):
-        if d_vocab and not 0 <= int(answer) < d_vocab:
-            raise ValueError(f"answer token id {int(answer)} is out of range: the vocabulary has {d_vocab} tokens")
+        d_vocab, source = vocab_size(model)
+        if int(answer) < 0 or (d_vocab and int(answer) >= d_vocab):
+            valid = f"0-{d_vocab - 1} (the vocabulary has {d_vocab} tokens, {source})" if d_vocab else "0 or more"
+            raise ValueError(f"answer token id {int(answer)} is out of range: token ids must lie in {valid}")
         return int(answer)
     if not isinstance(answer, str):
         raise TypeError(f"an answer token must be a string or a token id, got {type(answer).__name__}")
@@ -516,6 +574,13 @@ def patch_heads(
     Heads are patched in batches: each batch row is a copy of the corrupted prompt with one
     head patched; ``batch_size`` rows a pass (by default as many as ``memory`` bytes allow).
     ``progress(done, total)`` is called after each pass.
+
+    Prompts given as token ids are checked against the vocabulary before any forward pass
+    (``ValueError`` naming the first bad id and its position). When the metric is the same on
+    both prompts (a gap under 1e-6 of its scale) this raises ``ValueError``; when the gap is
+    under 1 % of ``max(1, |clean|, |corrupted|)`` it emits an :class:`UnreliableEffectWarning`
+    (a ``UserWarning``) stating both values and the gap, and the result's ``.warning`` holds
+    the same text.
     """
     n_layers, n_heads, n_ctx = _geometry(model)
     clean_ids = _token_ids(model, clean, n_ctx, what="clean prompt")
@@ -550,6 +615,9 @@ def patch_heads(
                 "the normalized effect (patched - corrupted) / (clean - corrupted) is undefined; "
                 "choose prompts or answers that the model tells apart"
             )
+        warning = _small_gap(clean_value, corrupted_value)
+        if warning:
+            _warn_at_caller(warning, UnreliableEffectWarning)
         clean_z = {layer: z[0] for layer, z in clean_z.items()}  # [pos, head, d_head]
         for start in range(0, len(items), rows):
             part = items[start : start + rows]
@@ -577,6 +645,23 @@ def patch_heads(
         corrupted_tokens=_str_tokens(model, corrupted_ids.cpu()),
         passes=passes,
         seconds=time.perf_counter() - start_time,
+        warning=warning,
+    )
+
+
+def _small_gap(clean: float, corrupted: float) -> str:
+    """The warning text when the metric's clean-corrupted gap is too small to normalize by
+    (:data:`SMALL_GAP` of ``max(1, |clean|, |corrupted|)``), else ""."""
+    gap = clean - corrupted
+    scale = max(1.0, abs(clean), abs(corrupted))
+    if abs(gap) >= SMALL_GAP * scale:
+        return ""
+    return (
+        f"the metric is {clean:.6g} on the clean prompt and {corrupted:.6g} on the corrupted one: "
+        f"the gap {gap:.3g} is under {SMALL_GAP:.0%} of the metric's scale {scale:.3g}, and every "
+        "effect (patched - corrupted) / (clean - corrupted) divides by it, so the effects are "
+        f"unreliable (a head that moves the metric by 1 % of its scale shows as "
+        f"{0.01 * scale / abs(gap):.3g}). Choose prompts or answers that the model tells apart"
     )
 
 

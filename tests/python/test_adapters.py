@@ -72,3 +72,39 @@ def test_model_without_pattern_hooks(tiny_model) -> None:
 
     with pytest.raises(TypeError, match=r"no attention-pattern hook 'blocks.0.attn.hook_pattern'"):
         check_model(NoHooks())
+
+
+def _rewrite_patterns(monkeypatch: pytest.MonkeyPatch, model: Any, rewrite: Any) -> None:
+    """Make ``model`` hand out ``rewrite(pattern)`` at every pattern hook (it runs first)."""
+    original = model.run_with_hooks
+
+    def run_with_hooks(*args: Any, fwd_hooks: Any = (), **kwargs: Any) -> Any:
+        first = [(name, lambda pattern, hook: rewrite(pattern)) for name, _ in fwd_hooks]
+        return original(*args, fwd_hooks=first + list(fwd_hooks), **kwargs)
+
+    monkeypatch.setattr(model, "run_with_hooks", run_with_hooks)
+
+
+def test_bidirectional_models_are_not_held_to_the_causal_check(tiny_model, monkeypatch) -> None:
+    _rewrite_patterns(monkeypatch, tiny_model, lambda p: torch.full_like(p, 1 / p.shape[-1]))
+    with pytest.raises(ValueError, match=r"above the diagonal: layer 0, head 0, query_pos 0 attends to the later key_pos 1"):
+        run_model(tiny_model, "abc")
+    monkeypatch.setattr(tiny_model.cfg, "attention_dir", "bidirectional")
+    run = run_model(tiny_model, "abc")
+    torch.testing.assert_close(run.layers[1], torch.full((4, 4, 4), 0.25))
+
+
+def test_model_rows_may_give_weight_to_a_sink_but_not_exceed_one(tiny_model, monkeypatch) -> None:
+    _rewrite_patterns(monkeypatch, tiny_model, lambda p: p * 0.75)  # a sink takes a quarter
+    assert run_model(tiny_model, "abc").layers[0].sum(-1).max() == pytest.approx(0.75)
+    monkeypatch.undo()
+
+    def dropout_like(p: torch.Tensor) -> torch.Tensor:
+        n = p.shape[-1]
+        uniform = torch.ones(n, n).tril() / torch.arange(1, n + 1)[:, None]
+        uniform[1:] *= 1.11  # every row but the first: the kept weights of dropout 0.1
+        return uniform.expand_as(p).clone()
+
+    _rewrite_patterns(monkeypatch, tiny_model, dropout_like)
+    with pytest.raises(ValueError, match=r"sum to at most 1 .*layer 0, head 0, query_pos 1 sums to 1\.11 .*dropout"):
+        run_model(tiny_model, "abc")

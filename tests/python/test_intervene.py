@@ -288,6 +288,66 @@ def test_a_metric_that_turns_nan_on_a_patched_run(tiny_model) -> None:
         headscope.patch_heads(tiny_model, CLEAN, CORRUPTED, metric=flaky)
 
 
+# --- a gap too small to normalize by ----------------------------------------------------------
+
+
+def offset_logit_diff(offset: float) -> Any:
+    """The logit difference 'd' - 'x' plus ``offset``: the same gap, on a larger scale."""
+
+    def metric(logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, -1, ord("d")] - logits[:, -1, ord("x")] + offset
+
+    return metric
+
+
+def gap_at(model: Any, share: float) -> float:
+    """The offset that makes the clean-corrupted gap ``share`` of the metric's scale."""
+    plain = headscope.patch_heads(model, CLEAN, CORRUPTED, answer=("d", "x"))
+    gap = plain.clean_metric - plain.corrupted_metric
+    assert gap > 0
+    return gap / share - plain.clean_metric  # clean = gap / share, the larger of the two
+
+
+def test_a_small_gap_warns_at_the_callers_line(tiny_model) -> None:
+    from headscope._intervene import SMALL_GAP, UnreliableEffectWarning, patch_heads
+
+    metric = offset_logit_diff(gap_at(tiny_model, SMALL_GAP / 2))
+    for call in (headscope.patch_heads, patch_heads):
+        with pytest.warns(UnreliableEffectWarning) as caught:
+            result = call(tiny_model, CLEAN, CORRUPTED, metric=metric)
+        (warning,) = caught.list
+        assert issubclass(warning.category, UserWarning) and warning.filename == __file__
+        text = str(warning.message)
+        gap = result.clean_metric - result.corrupted_metric
+        assert f"{result.clean_metric:.6g} on the clean prompt and {result.corrupted_metric:.6g} on the corrupted" in text
+        assert f"the gap {gap:.3g} is under 1% of the metric's scale {result.clean_metric:.3g}" in text
+        assert "the effects are unreliable" in text and result.warning == text
+        assert "Unreliable: the clean-corrupted gap" in result.summary()
+        reference = headscope.patch_heads(tiny_model, CLEAN, CORRUPTED, answer=("d", "x"))
+        np.testing.assert_allclose(result.effect, reference.effect, atol=1e-3)  # computed all the same
+
+
+def test_a_gap_above_one_percent_does_not_warn(tiny_model) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = headscope.patch_heads(tiny_model, CLEAN, CORRUPTED, metric=offset_logit_diff(gap_at(tiny_model, 0.015)))
+    assert result.warning == "" and "Unreliable" not in result.summary()
+    assert abs(result.clean_metric - result.corrupted_metric) < 0.02 * result.clean_metric  # near the line
+
+
+def test_the_widget_shows_a_small_gap_and_keeps_working(live, tiny_model) -> None:
+    from headscope._intervene import UnreliableEffectWarning
+
+    metric = offset_logit_diff(gap_at(tiny_model, 1e-3))
+    with pytest.warns(UnreliableEffectWarning) as caught:
+        result = live.patch(CLEAN, CORRUPTED, metric=metric)
+    assert caught.list[0].filename == __file__  # the user's w.patch(...) line
+    assert live.status == "ready" and live.patch_id == 1
+    assert "Unreliable" in live.patch_summary and result.warning
+
+
 # --- the widget ------------------------------------------------------------------------------
 
 
