@@ -27,3 +27,8 @@ def test_browser_tests_name_their_chromium_and_what_happens_without_it() -> None
     assert "skip locally, and pytest's summary prints the reason" in PROSE
     assert "in CI (`CI` set to `true` or `1`" in PROSE and "they fail instead" in PROSE
 
+
+def test_readme_documents_the_convention_argument() -> None:
+    assert 'head_scores(source, prompt=None, *, template=None, convention="rows")' in README
+    assert '`convention="rows"`, the default' in PROSE and '`convention="detect_head"`:' in PROSE
+    assert "(docs/scores.md)" in README and (ROOT / "docs" / "scores.md").is_file()
