@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 DEMO = "demo.ipynb"
+
+
+def kernel_config(socket_dir: Path, *, posix: bool = os.name == "posix") -> Any:
+    """The traitlets config for the demo's kernel: never plain-text TCP.
+
+    By default jupyter_client starts a kernel on TCP without encryption, and ipykernel (7.4 and
+    later) then warns about it on stderr. The demo's kernel is a child of this process, so on
+    POSIX it talks over IPC (Unix sockets in ``socket_dir``, which should be private to the user)
+    and opens no port at all. Where IPC is missing (Windows), it asks jupyter_client to provision
+    CurveZMQ keys (``transport_encryption="auto"``) when jupyter_client and pyzmq support it.
+    """
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    if posix:
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(socket_dir / "kernel")
+    else:
+        import zmq
+
+        if KernelManager.class_traits().get("transport_encryption") is not None and zmq.has("curve"):
+            config.KernelManager.transport_encryption = "auto"
+    return config
 
 
 def _demo(out: Path, lab: bool, timeout: int) -> int:
@@ -19,16 +46,28 @@ def _demo(out: Path, lab: bool, timeout: int) -> int:
     source = resources.files("headscope") / "examples" / DEMO
     notebook = nbformat.reads(source.read_text(encoding="utf-8"), as_version=4)
     print("Running the example notebook on headscope's built-in model (no network needed) ...")
-    client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}}
-    )
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="headscope-kernel-") as sockets:  # mode 0700
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": "."}},
+            config=kernel_config(Path(sockets)),
+        )
+        client.execute()
     nbformat.write(notebook, str(out))
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stdout":
                 print(output["text"], end="")
-    print(f"\nSaved the executed notebook, widgets included, to {out}")
+    # nbclient keeps the widget views and their state, but a widget draws only with a kernel
+    # behind it, so the wording promises no more than that.
+    print(
+        f"\nSaved the executed notebook to {out}. Its printed results are saved with it; its"
+        " widgets need a live kernel: open it in JupyterLab and run all cells to get them back."
+        " A viewer without a kernel shows a placeholder line"
+        " (<headscope._widget.AttentionWidget object at ...>) in place of each widget."
+    )
     if lab:
         jupyter = shutil.which("jupyter")
         if jupyter is None:

@@ -6,7 +6,8 @@ Fixtures:
 - ``http_server`` (session): base URL (``http://127.0.0.1:<port>``) of a static server of the
   repository root, so pages can import ``/python/headscope/static/widget.js`` as an ES module.
 - ``browser`` (session): a headless system Chromium (``/usr/bin/chromium``) driven by
-  Playwright's sync API.
+  Playwright's sync API. Without Chromium the browser tests skip, with the reason in the summary,
+  or fail when ``CI`` is set to a true value (``browser_setup.py``).
 - ``browser_page`` (function): ``(page, errors)``, a fresh context and page, and a live list of
   console errors and uncaught page errors (``"console: …"`` / ``"pageerror: …"``). When the test
   fails, a screenshot and the full console log go to ``tests/e2e/artifacts/<test name>.*``.
@@ -25,11 +26,12 @@ from typing import Any, Iterator
 
 import pytest
 
+from browser_setup import CHROMIUM, missing_browser
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -84,8 +86,12 @@ def http_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    missing = missing_browser()
+    if missing is not None:
+        action, message = missing
+        if action == "fail":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

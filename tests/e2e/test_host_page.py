@@ -312,16 +312,24 @@ def test_known_heads_list_opens_the_card_heads(host: Host) -> None:
 
     w = headscope.show(None, "ab ab")
     root = host.mount("a", w)
-    roles = builtin_card()["roles"]
+    roles: dict[str, list[tuple[int, int]]] = {}
+    for known in w.known_heads:  # strongest first within a role (the card's scores decide)
+        roles.setdefault(known["role"], []).append((known["layer"], known["head"]))
+    assert set(roles) == set(builtin_card()["roles"]) and len(roles["previous_token"]) > 1
     assert root.locator(".hs-known").is_visible()
-    # one row per role, in the card's order, with its heads strongest first
+    # one row per role, the role as given (underscores kept), its heads strongest first, and the
+    # first of several marked as the strongest
     rows = root.locator(".hs-known-role")
     assert rows.count() == len(roles)
     for i, (role, heads) in enumerate(roles.items()):
-        assert rows.nth(i).locator(".hs-known-label").inner_text() == role.replace("_", " ")
-        assert rows.nth(i).locator(".hs-known-head").all_inner_texts() == [f"L{lh[0]} H{lh[1]}" for lh in heads]
+        assert rows.nth(i).locator(".hs-known-label").inner_text() == role
+        texts = [f"L{lh[0]} H{lh[1]}" for lh in heads]
+        if len(heads) > 1:
+            texts[0] += " (strongest)"
+        assert rows.nth(i).locator(".hs-known-head").all_inner_texts() == texts
+        assert rows.nth(i).locator(".hs-known-head[data-strongest]").count() == (len(heads) > 1)
     layer, head = roles["induction"][0]
-    induction = root.get_by_role("button", name=f"Open layer {layer}, head {head} (induction)")
+    induction = root.get_by_role("button", name=f"Open layer {layer}, head {head} (induction)", exact=True)
     induction.click()
     host.page.wait_for_function(
         "([l, h]) => window.hsModels.a.get('layer') === l && window.hsModels.a.get('head') === h", arg=[layer, head]
@@ -330,9 +338,11 @@ def test_known_heads_list_opens_the_card_heads(host: Host) -> None:
     assert induction.get_attribute("aria-pressed") == "true"
     assert root.locator(".hs-known-head[aria-pressed='true']").count() == 1
     host.wait_loaded("a")
-    # keyboard: focus the previous-token head's button and press Enter
-    layer, head = roles["previous_token"][0]
-    previous = root.get_by_role("button", name=f"Open layer {layer}, head {head} (previous token)")
+    # keyboard: focus the strongest previous-token head's button and press Enter
+    (layer, head), n = roles["previous_token"][0], len(roles["previous_token"])
+    previous = root.get_by_role(
+        "button", name=f"Open layer {layer}, head {head} (previous_token, the strongest of {n})", exact=True
+    )
     previous.focus()
     host.page.keyboard.press("Enter")
     host.page.wait_for_function(
@@ -340,7 +350,15 @@ def test_known_heads_list_opens_the_card_heads(host: Host) -> None:
     )
     assert (w.layer, w.head) == (layer, head)
     assert previous.get_attribute("aria-pressed") == "true" and induction.get_attribute("aria-pressed") == "false"
-
+    # a user's roles are shown as given too, underscores and all
+    w.known_heads = [{"role": "name_mover", "layer": 1, "head": 3}, {"role": "name_mover", "layer": 0, "head": 1}]
+    host.page.evaluate("(state) => window.hsModels.a.applyState(state)", {"known_heads": w.known_heads})
+    host.page.wait_for_function(
+        "() => document.querySelector('#slot-a .hs-known-label').textContent === 'name_mover'"
+    )
+    assert rows.count() == 1
+    assert rows.first.locator(".hs-known-head").all_inner_texts() == ["L1 H3 (strongest)", "L0 H1"]
+    assert root.get_by_role("button", name="Open layer 0, head 1 (name_mover)", exact=True).is_visible()
 
 def test_canvases_follow_a_switch_to_the_dark_theme(host: Host) -> None:
     import headscope

@@ -8,17 +8,20 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from headscope.__main__ import main
+from headscope.__main__ import kernel_config, main
 
 
-def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capfd, monkeypatch) -> None:
     import numpy as np
 
     import headscope
 
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--out", "demo.ipynb", "--timeout", "300"]) == 0
-    printed = capsys.readouterr().out
+    # capfd, not capsys: the kernel is a child process that writes to the file descriptors
+    printed, errors = capfd.readouterr()
+    # no stray kernel warning (ipykernel warns about a kernel on TCP without encryption)
+    assert "encryption" not in printed + errors and "IPKernelApp] WARNING" not in printed + errors, errors
     found = {
         name: (int(layer), int(head), float(score))
         for name, layer, head, score in re.findall(
@@ -35,7 +38,14 @@ def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capsys, mon
         best = np.unravel_index(np.argmax(scores[name]), scores[name].shape)
         assert (layer, head) == tuple(int(i) for i in best)
         assert score == pytest.approx(float(scores[name][layer, head]), abs=0.006)
-    assert "GPT-2 is not available here" in printed  # offline: a clear message, no traceback
+    # offline: a clear message, whole (not cut mid-word), and no traceback
+    with pytest.raises(headscope.ModelUnavailableError) as unavailable:
+        headscope.load_model("gpt2")
+    assert f"GPT-2 is not available here: {unavailable.value}\n" in printed
+    assert "Traceback" not in printed + errors
+    # the saved notebook is described as it is: widgets need a kernel to draw
+    assert "widgets included" not in printed
+    assert "Saved the executed notebook to demo.ipynb." in printed and "run all cells" in printed
     # the main job shows something true: the card's heads, and a model that copies the repeat
     from headscope._builtin import builtin_card
 
@@ -54,3 +64,51 @@ def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capsys, mon
     ]
     assert len(views) == 2
     assert not [o for c in notebook.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+
+
+def test_demo_kernel_never_uses_plain_tcp(tmp_path: Path) -> None:
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    posix = kernel_config(tmp_path, posix=True)
+    assert posix.KernelManager.transport == "ipc"
+    assert posix.KernelManager.ip == str(tmp_path / "kernel")  # sockets in the private folder
+    other = kernel_config(tmp_path, posix=False)
+    assert "transport" not in other.KernelManager
+    if "transport_encryption" in KernelManager.class_traits() and zmq.has("curve"):
+        assert other.KernelManager.transport_encryption == "auto"
+    else:
+        assert "transport_encryption" not in other.KernelManager
+
+
+@pytest.mark.parametrize("posix", [True, False])
+def test_demo_kernel_config_starts_a_kernel_without_the_tcp_warning(tmp_path: Path, capfd, posix: bool) -> None:
+    """Both transports of kernel_config, in a real kernel (this machine can do both)."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    if not posix and not ("transport_encryption" in KernelManager.class_traits() and zmq.has("curve")):
+        pytest.skip("this jupyter_client or pyzmq cannot provision CurveZMQ keys")
+    printed: list[str] = []
+    km = KernelManager(kernel_name="python3", config=kernel_config(tmp_path, posix=posix))
+    km.start_kernel()
+    try:
+        client = km.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            reply = client.execute_interactive(
+                "from ipykernel.kernelapp import IPKernelApp\n"
+                "app = IPKernelApp.instance()\n"
+                "print(app.transport, app.curve_secretkey is not None)",
+                timeout=60,
+                output_hook=lambda msg: printed.append(msg["content"].get("text", "")),
+            )
+        finally:
+            client.stop_channels()
+    finally:
+        km.shutdown_kernel(now=False)
+    assert reply["content"]["status"] == "ok"
+    assert "".join(printed).split() == (["ipc", "False"] if posix else ["tcp", "True"])
+    out, err = capfd.readouterr()
+    assert "encryption" not in out + err, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -14,18 +15,67 @@ import pytest
 import headscope
 from headscope._builtin import builtin_card, is_builtin, load_builtin
 from headscope._builtin.model import ModelSpec, build_model
-from headscope._known import GPT2_SMALL_HEADS, check_known_heads, known_heads_of
+from headscope._known import GPT2_SMALL_HEADS, builtin_strength, check_known_heads, known_heads_of
 
 
 def test_builtin_model_lists_its_card_roles_strongest_first() -> None:
     model = load_builtin()
     assert is_builtin(model)
-    roles = builtin_card()["roles"]
+    card = builtin_card()
     heads = known_heads_of(model)
-    assert heads == [{"role": r, "layer": lh[0], "head": lh[1]} for r, lh_list in roles.items() for lh in lh_list]
-    assert {"role": "induction", "layer": roles["induction"][0][0], "head": roles["induction"][0][1]} in heads
+    # every card role, every head once, nothing else
+    assert sorted((h["role"], h["layer"], h["head"]) for h in heads) == sorted(
+        (r, lh[0], lh[1]) for r, lh_list in card["roles"].items() for lh in lh_list
+    )
+    for role in card["roles"]:
+        strength = builtin_strength(card, role)
+        values = [strength[h["layer"], h["head"]] for h in heads if h["role"] == role]
+        assert values == sorted(values, reverse=True), (role, values)
+    # the heads the card's acceptance checks name are the strongest of their roles
+    first = {role: next((h["layer"], h["head"]) for h in heads if h["role"] == role) for role in card["roles"]}
+    assert first == {
+        "previous_token": tuple(card["scores"]["previous_token_head"]),
+        "induction": tuple(card["scores"]["induction_head"]),
+    }
     w = headscope.show(None, "ab ab")
     assert w.known_heads == heads
+
+
+def test_builtin_heads_are_ordered_by_the_card_scores_not_the_card_order(monkeypatch) -> None:
+    import headscope._builtin as builtin
+
+    card = builtin_card()
+    card["roles"]["previous_token"].reverse()  # e.g. a card whose first entry is not the strongest
+    monkeypatch.setattr(builtin, "builtin_card", lambda: card)
+    prev = [(h["layer"], h["head"]) for h in known_heads_of(load_builtin()) if h["role"] == "previous_token"]
+    strength = builtin_strength(card, "previous_token")
+    assert prev == sorted(prev, key=lambda lh: -strength[lh])
+    assert prev[0] == tuple(card["scores"]["previous_token_head"])
+    assert builtin_strength(card, "name_mover") is None  # no measure on the card: card order kept
+
+
+def test_readme_names_the_builtin_heads_the_panel_lists() -> None:
+    """The README and the side panel tell the same story: same heads, same order, same strongest."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = " ".join(readme.split())  # line breaks inside a sentence are spaces
+    card = builtin_card()
+    heads = known_heads_of(load_builtin())
+    prev = [(h["layer"], h["head"]) for h in heads if h["role"] == "previous_token"]
+    (layer,) = {lh[0] for lh in prev}
+    numbers = [str(h) for _, h in prev]
+    assert (
+        f"previous-token heads in layer {layer} (heads {', '.join(numbers[:-1])} and {numbers[-1]}, strongest first)"
+        in readme
+    )
+    random_bytes = card["eval"]["previous_token_random_mean"]
+    assert "heads " + f"{', '.join(numbers[1:-1])} and {numbers[-1]} reach 1.00 on random bytes too" in readme
+    assert all(f"{random_bytes[lyr][h]:.2f}" == "1.00" for lyr, h in prev)
+    english = card["eval"]["previous_token_english"]
+    assert f"head {prev[0][1]}, puts {english[layer][prev[0][1]]:.2f} of its attention" in readme
+    others = [f"{english[lyr][h]:.2f}" for lyr, h in prev[1:]]
+    assert f"on English only {', '.join(others[:-1])} and {others[-1]}." in readme
+    (induction,) = [(h["layer"], h["head"]) for h in heads if h["role"] == "induction"]
+    assert f"one induction head (layer {induction[0]}, head {induction[1]}:" in readme
 
 
 def test_same_architecture_other_weights_claims_nothing() -> None:
@@ -87,3 +137,17 @@ def test_widget_rejects_bad_known_heads_and_keeps_the_old_list() -> None:
     assert w.known_heads == [{"role": "my head", "layer": 1, "head": 3}]
     w.known_heads = []
     assert w.known_heads == []
+
+
+def test_builtin_model_page_tables_the_known_heads() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "builtin-model.md").read_text(encoding="utf-8")
+    card = builtin_card()
+    heads = known_heads_of(load_builtin())
+    for role in card["roles"]:
+        listed = [(h["layer"], h["head"]) for h in heads if h["role"] == role]
+        (layer,) = {lh[0] for lh in listed}
+        strength = builtin_strength(card, role)
+        row = f"| `{role}` | layer {layer}: head{'s' if len(listed) > 1 else ''} {', '.join(str(h) for _, h in listed)} |"
+        assert row in page, row
+        values = ", ".join(f"{strength[lh]:.2f}" for lh in listed)
+        assert f": {values} |" in page.split(row, 1)[1].split("\n", 1)[0], (role, values)
