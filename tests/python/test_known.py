@@ -97,7 +97,7 @@ def test_other_geometry_or_name_gets_nothing() -> None:
     medium = SimpleNamespace(cfg=SimpleNamespace(model_name="gpt2", n_layers=24, n_heads=16))
     assert known_heads_of(medium) == []
     assert known_heads_of(SimpleNamespace(cfg=SimpleNamespace(model_name="pythia-70m", n_layers=6, n_heads=8))) == []
-    assert headscope.show_attention(["a", "b"], np.full((1, 1, 2, 2), 0.5)).known_heads == []
+    assert headscope.show_attention(["a", "b"], np.full((1, 1, 2, 2), 0.5), causal=False).known_heads == []
 
 
 def test_check_accepts_numpy_integers_and_returns_plain_dicts() -> None:

@@ -217,7 +217,7 @@ def test_bad_custom_templates(template, message) -> None:
 
 def test_upper_triangle_templates_are_fine_for_non_causal_attention() -> None:
     att = np.full((1, 1, 3, 3), 1 / 3, np.float32)
-    w = headscope.show_attention(["a", "b", "c"], att)
+    w = headscope.show_attention(["a", "b", "c"], att, causal=False)
     scores = headscope.head_scores(w, template=np.triu(np.ones((3, 3)), 1))
     assert scores["custom"][0, 0] == pytest.approx((2 / 3 + 1 / 3) / 2)  # rows 0 and 1 have targets
 
