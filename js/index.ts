@@ -1,14 +1,16 @@
 /**
  * anywidget entry point. `initialize` runs once per model and owns the `msg:custom` handler
  * (anywidget holds incoming messages until `initialize` resolves, not until a view exists);
- * `render` runs once per view and returns its cleanup.
+ * `render` runs once per view and returns its cleanup. The kernel link (see `model/channel`)
+ * and the head cache live per model; everything else per view.
  */
 import type { AnyModel, InitializeProps, RenderProps } from "./model/anywidget";
+import { Channel, randomToken } from "./model/channel";
 import { HeadHub } from "./model/heads";
 import { HeadscopeView } from "./widget";
 
-/** Per-model hubs. Keys are models, so widgets never see each other's state. */
-const hubs = new WeakMap<object, HeadHub>();
+/** Per-model links. Keys are models, so widgets never see each other's state. */
+const links = new WeakMap<object, ModelLink>();
 
 /**
  * anywidget hands `initialize` and `render` different proxies of one model. Backbone's `set`
@@ -20,32 +22,45 @@ function modelKey(model: AnyModel): object {
   return typeof underlying === "object" && underlying !== null ? underlying : model;
 }
 
-function createHub(model: AnyModel): { hub: HeadHub; detach: () => void } {
+/** A model's link to its kernel and its head cache, shared by the model's views. */
+export interface ModelLink {
+  channel: Channel;
+  hub: HeadHub;
+}
+
+function createLink(model: AnyModel): { link: ModelLink; detach: () => void } {
+  const channel = new Channel(model);
   const hub = new HeadHub(
-    (message) => model.send(message),
+    (message) => channel.send(message),
     () => Number(model.get("run_id")) || 0,
+    randomToken(),
   );
-  const onMessage = (content: unknown, buffers: readonly unknown[] = []): void => hub.receive(content, buffers);
-  model.on("msg:custom", onMessage);
-  return { hub, detach: () => model.off("msg:custom", onMessage) };
+  const stop = channel.onCustom((content, buffers) => hub.receive(content, buffers));
+  return {
+    link: { channel, hub },
+    detach: () => {
+      stop();
+      channel.dispose();
+    },
+  };
 }
 
 function initialize({ model }: InitializeProps): () => void {
   const key = modelKey(model);
-  const { hub, detach } = createHub(model);
-  hubs.set(key, hub);
+  const { link, detach } = createLink(model);
+  links.set(key, link);
   return () => {
     detach();
-    if (hubs.get(key) === hub) hubs.delete(key);
+    if (links.get(key) === link) links.delete(key);
   };
 }
 
 function render({ model, el }: RenderProps): () => void {
-  // A host that skipped `initialize` still works: the view then owns a hub of its own.
-  const owned = hubs.has(modelKey(model)) ? null : createHub(model);
-  const hub = owned?.hub ?? hubs.get(modelKey(model));
-  if (hub === undefined) throw new Error("headscope: no head hub for this model");
-  const view = new HeadscopeView(model, hub);
+  // A host that skipped `initialize` still works: the view then owns a link of its own.
+  const owned = links.has(modelKey(model)) ? null : createLink(model);
+  const link = owned?.link ?? links.get(modelKey(model));
+  if (link === undefined) throw new Error("headscope: no kernel link for this model");
+  const view = new HeadscopeView(model, link);
   el.appendChild(view.root);
   return () => {
     view.dispose();

@@ -4,8 +4,11 @@
  */
 import type { AnyModel } from "./model/anywidget";
 import { focusLevels, strongest, weight, type HeadPattern } from "./model/head";
-import { HeadLoader, headKey, type HeadHub } from "./model/heads";
-import { readTraits, selectHead, TRAIT_NAMES, type Traits } from "./model/traits";
+import type { ModelLink } from "./index";
+import { randomToken, type Channel } from "./model/channel";
+import { HeadLoader, headKey } from "./model/heads";
+import { RunQueue } from "./model/runs";
+import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
 import { button, h } from "./renderers/dom";
 import { divergingLutFor, lutFor, themeOf } from "./renderers/lut";
 import { ablationOf, changeScale, lossLevels, lossLine, patchingOf, type Ablation } from "./model/interventions";
@@ -32,12 +35,15 @@ import {
   type ViewState,
 } from "./state/view-state";
 
-let viewCount = 0;
-
 export class HeadscopeView {
   readonly root: HTMLDivElement;
   private readonly store = new Store<ViewState>(initialViewState);
   private readonly loader: HeadLoader;
+  private readonly channel: Channel;
+  private readonly runs: RunQueue;
+  /** This view's random id: element ids, request ids and the kernel's count of open views. */
+  private readonly viewId = randomToken();
+  private readonly unlisten: (() => void)[] = [];
   private readonly tooltip: Tooltip;
   private readonly tokens: TokenView;
   private readonly pattern: PatternView;
@@ -65,9 +71,11 @@ export class HeadscopeView {
 
   constructor(
     private readonly model: AnyModel,
-    hub: HeadHub,
+    link: ModelLink,
   ) {
-    const id = `headscope-${++viewCount}`;
+    const id = `headscope-${this.viewId}`;
+    this.channel = link.channel;
+    this.runs = new RunQueue(this.viewId, (request) => this.channel.send(request));
     this.traits = readTraits(model);
     this.root = h("div", "headscope");
     this.root.id = id;
@@ -79,7 +87,7 @@ export class HeadscopeView {
       if (e.target instanceof HTMLElement) e.target.setAttribute("data-lm-suppress-shortcuts", "true");
     });
     this.tooltip = new Tooltip(this.root);
-    this.loader = new HeadLoader(hub, {
+    this.loader = new HeadLoader(link.hub, {
       onHead: (p) => this.showPattern(p),
       onError: (message) => {
         this.headError = message;
@@ -107,7 +115,7 @@ export class HeadscopeView {
     });
     this.side = new SidePanel(
       {
-        select: (ref) => selectHead(this.model, ref.layer, ref.head),
+        select: (ref) => this.select(ref.layer, ref.head),
         hover: (ref, x, y) => {
           if (ref === null) this.tooltip.hide();
           else this.tooltip.show(this.headLines(ref.layer, ref.head), x, y);
@@ -118,25 +126,28 @@ export class HeadscopeView {
           this.scoreChoice = name;
           this.renderScores();
         },
-        select: (ref) => selectHead(this.model, ref.layer, ref.head),
+        select: (ref) => this.select(ref.layer, ref.head),
         probe: () => {
           this.scoreChoice = "induction";
-          this.model.send({ type: "probe" });
+          this.channel.send({ type: "probe" });
           this.renderScores();
         },
       },
-      (prompt) => this.model.send({ type: "run", prompt }),
+      (prompt) => {
+        this.runs.submit(prompt);
+        this.renderPromptAndStatus();
+      },
       {
         ablate: {
           ablate: (request) => {
             this.tokenColour = "loss";
-            this.model.send({ type: "ablate", heads: request.heads, method: request.method, reference: request.reference });
+            this.channel.send({ type: "ablate", heads: request.heads, method: request.method, reference: request.reference });
           },
-          clear: () => this.model.send({ type: "clear_ablation" }),
+          clear: () => this.channel.send({ type: "clear_ablation" }),
         },
         patch: {
-          patch: (request) => this.model.send({ type: "patch", ...request }),
-          select: (ref) => selectHead(this.model, ref.layer, ref.head),
+          patch: (request) => this.channel.send({ type: "patch", ...request }),
+          select: (ref) => this.select(ref.layer, ref.head),
           hover: (ref, value, x, y) => {
             if (ref === null) this.tooltip.hide();
             else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`, `patching effect ${Number.isNaN(value) ? "–" : value.toFixed(3)}`], x, y);
@@ -154,17 +165,59 @@ export class HeadscopeView {
       }
     });
     for (const name of TRAIT_NAMES) model.on(`change:${name}`, this.onChange);
+    this.unlisten.push(
+      this.channel.onCustom((content) => {
+        if (this.runs.receive(content)) this.renderPromptAndStatus();
+      }),
+      this.channel.onConnection(() => this.disconnected()),
+    );
     this.themeWatch = watchTheme(() => this.repaintForTheme());
+    this.channel.send({ type: "view", view: this.viewId, open: true });
     this.sync();
   }
 
   dispose(): void {
+    this.channel.send({ type: "view", view: this.viewId, open: false });
+    for (const stop of this.unlisten) stop();
     this.themeWatch.stop();
     for (const name of TRAIT_NAMES) this.model.off(`change:${name}`, this.onChange);
     this.loader.dispose();
     this.pattern.dispose();
     this.side.dispose();
     this.root.remove();
+  }
+
+  /** True while the widget has a model and its kernel answers: the panel's actions work. */
+  private canRun(): boolean {
+    return this.traits.canRun && this.channel.live;
+  }
+
+  private promptBlocked(): string {
+    if (!this.traits.canRun) {
+      return "Precomputed attention: there is no model to re-run. Use headscope.show(model, prompt) for a live widget.";
+    }
+    return this.channel.live ? "" : "The kernel is gone: run the cell again to get a live widget.";
+  }
+
+  /** Select a head from the browser (atlas, known heads, top heads, patching heatmap). */
+  private select(layer: number, head: number): void {
+    if (!this.channel.save({ layer, head })) this.renderStatus();
+  }
+
+  /** The kernel is gone: say so, stop waiting for it, keep what is shown and the typed text. */
+  private disconnected(): void {
+    this.loader.cancel();
+    const left = this.runs.reset();
+    const box = this.side.prompt.textarea;
+    if (left !== null && box.value.trim() === "") box.value = left;
+    this.root.dataset.connection = "closed";
+    this.sync();
+  }
+
+  private renderPromptAndStatus(): void {
+    const t = this.traits;
+    this.side.prompt.update(t.prompt, t.runId, this.promptBlocked(), t.status === "running" || this.runs.busy, this.runs.busy);
+    this.renderStatus();
   }
 
   private get state(): ViewState {
@@ -209,8 +262,8 @@ export class HeadscopeView {
     this.renderHeader();
     this.renderAtlas();
     this.renderScores();
-    this.side.prompt.update(t.prompt, t.runId, t.canRun, t.status === "running");
-    this.side.history.update(t.history, t.canRun);
+    this.side.prompt.update(t.prompt, t.runId, this.promptBlocked(), t.status === "running" || this.runs.busy, this.runs.busy);
+    this.side.history.update(t.history, this.canRun());
     // a new ablation (from the panel or from Python) colours the tokens by its loss change
     const a = this.ablation();
     const key = a === null ? "" : `${a.heads.join(";")}|${a.label}`;
@@ -271,7 +324,7 @@ export class HeadscopeView {
       selected: { layer: t.layer, head: t.head },
       applied: this.ablation()?.heads ?? [],
       appliedLabel: t.ablationLabel,
-      canRun: t.canRun,
+      canRun: this.canRun(),
       running,
     });
     this.side.patch.update({
@@ -282,7 +335,7 @@ export class HeadscopeView {
       prompt: t.prompt,
       summary: t.patchSummary,
       selected: { layer: t.layer, head: t.head },
-      canRun: t.canRun,
+      canRun: this.canRun(),
       running,
       progress: t.patchProgress,
       lut: divergingLutFor(themeOf(this.root)),
@@ -303,11 +356,11 @@ export class HeadscopeView {
     const lut = lutFor(themeOf(this.root));
     if (this.scoreChoice !== NO_SCORE && table === null && this.scoresAskedFor !== t.runId) {
       this.scoresAskedFor = t.runId;
-      this.model.send({ type: "request_scores" });
+      this.channel.send({ type: "request_scores" });
     }
     const values = table === null || this.scoreChoice === NO_SCORE ? null : scoreOf(table, this.scoreChoice);
     this.side.atlas.setTint(values, lut);
-    this.side.scores.render(t.scoreNames, table, this.scoreChoice, lut, t.canRun && t.status !== "running");
+    this.side.scores.render(t.scoreNames, table, this.scoreChoice, lut, this.canRun() && t.status !== "running");
   }
 
   private headLines(layer: number, head: number): string[] {
@@ -334,7 +387,8 @@ export class HeadscopeView {
     this.wanted = key;
     this.headError = "";
     const now = this.loader.load(runId, layer, head);
-    this.pattern.setLoading(!now);
+    if (!now && !this.channel.live) this.loader.cancel(); // nobody will answer
+    this.pattern.setLoading(!now && this.channel.live);
   }
 
   private showPattern(p: HeadPattern): void {
@@ -356,6 +410,8 @@ export class HeadscopeView {
       loading: this.loader.pending,
       note: t.note,
       patchProgress: t.patchProgress,
+      disconnected: !this.channel.live,
+      queued: this.runs.waiting,
     });
     this.root.classList.toggle("hs-has-error", t.status === "error");
   }

@@ -18,9 +18,13 @@ export interface HeadPattern {
   readonly values: Uint8Array;
 }
 
+/** A request id as the kernel echoes it back (docs/wire.md): a string, or a number. */
+export type RequestId = string | number | null;
+
 export type HeadMessage =
-  | { type: "head"; requestId: number; pattern: HeadPattern }
-  | { type: "head_error"; requestId: number; message: string };
+  | { type: "head"; requestId: RequestId; pattern: HeadPattern }
+  | { type: "head_error"; requestId: RequestId; message: string }
+  | { type: "head_superseded"; requestId: RequestId };
 
 /** Index in `values` of `(query_pos, key_pos = 0)`. */
 export function rowStart(packing: Packing, seqLen: number, queryPos: number): number {
@@ -95,8 +99,10 @@ function decodePattern(content: Record<string, unknown>, buffers: readonly unkno
  */
 export function decodeHeadMessage(content: unknown, buffers: readonly unknown[]): HeadMessage | null {
   if (!isRecord(content)) return null;
-  if (content.type !== "head" && content.type !== "head_error") return null;
-  const requestId = typeof content.request_id === "number" ? content.request_id : -1;
+  if (content.type !== "head" && content.type !== "head_error" && content.type !== "head_superseded") return null;
+  const id = content.request_id;
+  const requestId = typeof id === "string" || (typeof id === "number" && Number.isFinite(id)) ? id : null;
+  if (content.type === "head_superseded") return { type: "head_superseded", requestId };
   if (content.type === "head_error") {
     return { type: "head_error", requestId, message: String(content.message ?? "unknown error") };
   }

@@ -1,17 +1,24 @@
 /**
  * Head loading: a per-model {@link HeadHub} (request ids, decoded-head LRU, fan-out of answers)
- * and a per-view {@link HeadLoader} that shows only the answer to its latest request.
+ * and a per-view {@link HeadLoader} that shows only the answer to its own latest request.
+ *
+ * Request ids carry a random prefix, so they are unique across views, windows and reloads on
+ * one kernel (answers reach every window). A request made for the selected head says so
+ * (`selected: true`); the kernel then answers `head_superseded` instead of sending the head if
+ * its selection has already moved on (`w.layer, w.head = 9, 4` from Python: one head is sent).
  */
-import { decodeHeadMessage, type HeadMessage, type HeadPattern } from "./head";
+import { decodeHeadMessage, type HeadMessage, type HeadPattern, type RequestId } from "./head";
 import { LruCache } from "./lru";
 
 export const HEAD_CACHE_SIZE = 16;
 
 export interface RequestHead {
   type: "request_head";
-  request_id: number;
+  request_id: string;
   layer: number;
   head: number;
+  /** true: only if the kernel's selection is still this head (else `head_superseded`). */
+  selected: boolean;
 }
 
 export function headKey(runId: number, layer: number, head: number): string {
@@ -29,6 +36,8 @@ export class HeadHub {
     private readonly send: (message: RequestHead) => void,
     /** The model's current `run_id`: answers of older runs never enter the cache. */
     readonly currentRunId: () => number,
+    /** Makes request ids unique beyond this hub (a random token per hub). */
+    private readonly prefix: string = "",
   ) {}
 
   cached(runId: number, layer: number, head: number): HeadPattern | undefined {
@@ -36,9 +45,9 @@ export class HeadHub {
   }
 
   /** Send a `request_head` with a fresh id and return that id. */
-  request(layer: number, head: number): number {
-    const requestId = this.nextRequestId++;
-    this.send({ type: "request_head", request_id: requestId, layer, head });
+  request(layer: number, head: number, selected = true): string {
+    const requestId = `${this.prefix}${this.prefix ? "-" : ""}${this.nextRequestId++}`;
+    this.send({ type: "request_head", request_id: requestId, layer, head, selected });
     return requestId;
   }
 
@@ -64,9 +73,20 @@ export interface LoaderCallbacks {
   onError(message: string): void;
 }
 
-/** One view's head requests: answers to superseded requests or older runs are dropped. */
+interface Asked {
+  id: RequestId;
+  runId: number;
+  layer: number;
+  head: number;
+  /** A superseded answer is asked again once, unconditionally (the kernel may not have seen
+   * the selection yet: the request overtook the update). */
+  retried: boolean;
+}
+
+/** One view's head requests: only the answer to its latest request, for that very head and
+ * run, is shown; answers to other requests, other views or older runs are dropped. */
 export class HeadLoader {
-  private latestRequest = -1;
+  private asked: Asked | null = null;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -80,16 +100,21 @@ export class HeadLoader {
   load(runId: number, layer: number, head: number): boolean {
     const hit = this.hub.cached(runId, layer, head);
     if (hit !== undefined) {
-      this.latestRequest = -1;
+      this.asked = null;
       this.callbacks.onHead(hit);
       return true;
     }
-    this.latestRequest = this.hub.request(layer, head);
+    this.asked = { id: this.hub.request(layer, head), runId, layer, head, retried: false };
     return false;
   }
 
   get pending(): boolean {
-    return this.latestRequest !== -1;
+    return this.asked !== null;
+  }
+
+  /** Stop waiting (the kernel is gone): nothing that arrives later is shown. */
+  cancel(): void {
+    this.asked = null;
   }
 
   dispose(): void {
@@ -97,14 +122,23 @@ export class HeadLoader {
   }
 
   private onMessage(message: HeadMessage): void {
-    if (message.requestId !== this.latestRequest) return;
+    const asked = this.asked;
+    if (asked === null || message.requestId === null || message.requestId !== asked.id) return;
+    if (message.type === "head_superseded") {
+      if (asked.retried) return;
+      this.asked = { ...asked, id: this.hub.request(asked.layer, asked.head, false), retried: true };
+      return;
+    }
     if (message.type === "head_error") {
-      this.latestRequest = -1;
+      this.asked = null;
       this.callbacks.onError(message.message);
       return;
     }
-    if (message.pattern.runId !== this.hub.currentRunId()) return;
-    this.latestRequest = -1;
-    this.callbacks.onHead(message.pattern);
+    const p = message.pattern;
+    if (p.runId !== this.hub.currentRunId() || p.runId !== asked.runId || p.layer !== asked.layer || p.head !== asked.head) {
+      return;
+    }
+    this.asked = null;
+    this.callbacks.onHead(p);
   }
 }

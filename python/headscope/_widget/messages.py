@@ -211,14 +211,19 @@ class Messages(WidgetState):
             self.scores_run_id = self.run_id
 
     def _on_request_head(self, content: dict[str, Any]) -> None:
-        """One head, quantized (docs/wire.md); the reply names the request, run, layer, head."""
+        """One head, quantized (docs/wire.md); the reply names the request, run, layer and head."""
         request_id = _short_id(content.get("request_id"))
         if request_id is None:
             self.send({"type": "head_error", "request_id": None, "message": "request_id must be a short string or an int"})
             return
         try:
+            layer, head = check_head(content.get("layer"), content.get("head"), self.n_layers, self.n_heads)
+            if content.get("selected") is True and (layer, head) != (self.layer, self.head):
+                # asked for the selection, which has moved on (w.layer, w.head = 9, 4 sends two
+                # updates, and the view asks after each): the later request gets the head
+                self.send({"type": "head_superseded", "request_id": request_id, "layer": layer, "head": head})
+                return
             run = self._unpark()
-            layer, head = check_head(content.get("layer"), content.get("head"), run.n_layers, run.n_heads)
             packing, scales, values = encode_head(run.head(layer, head))
         except Exception as exc:
             self.send({"type": "head_error", "request_id": request_id, "message": str(exc)})

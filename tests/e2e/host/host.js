@@ -27,6 +27,7 @@ class FakeModel {
     this.pending = {};
     this.sent = [];
     this.saved = [];
+    this.comm_live = true; // as ipywidgets' WidgetModel; false once the kernel is gone
     for (const [k, v] of Object.entries(state)) this.attrs[k] = decodeValue(v);
   }
   get(name) {
@@ -40,12 +41,14 @@ class FakeModel {
     return this;
   }
   save_changes() {
+    if (!this.comm_live) throw new Error("Cannot send: the comm is closed");
     const changes = this.pending;
     this.pending = {};
     this.saved.push(changes);
     window.hsKernelSave(this.id, changes).then((reply) => this.applyState(reply.state));
   }
   send(content) {
+    if (!this.comm_live) throw new Error("Cannot send: the comm is closed");
     this.sent.push(content);
     window.hsKernelMessage(this.id, content).then((reply) => {
       this.applyState(reply.state);
@@ -92,6 +95,13 @@ window.hsMount = async (id, state) => {
     cleanupView();
     cleanupInit();
   };
+};
+
+/** What a kernel restart does to a model in JupyterLab: the manager sets comm_live to false. */
+window.hsKill = (id) => {
+  const model = window.hsModels[id];
+  model.comm_live = false;
+  model.emit("comm_live_update");
 };
 
 window.hsReady = true;
