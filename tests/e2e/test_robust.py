@@ -29,7 +29,7 @@ def test_three_widgets_have_their_own_ids(host: Host) -> None:
     roots = host.page.eval_on_selector_all(".headscope", "els => els.map(e => e.id)")
     assert len(set(roots)) == 3 and all(r.startswith("headscope-") for r in roots)
     # a label focuses the control of its own widget
-    host.page.locator("#slot-c .hs-prompt label, #slot-c label.hs-section-title").first.click()
+    host.page.locator("#slot-c .hs-prompt > label").click()
     assert host.page.evaluate("document.activeElement.closest('.host-slot').id") == "slot-c"
     assert host.page.evaluate("document.activeElement.value") == "c prompt"
 
