@@ -37,11 +37,11 @@ def write_notebook(path: Path, *cells: str) -> None:
 
 
 class JupyterServer:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, settings_overrides: dict[str, dict[str, object]] | None = None) -> None:
         self.root = base / "notebooks"
         self.root.mkdir(parents=True)
         settings = base / "settings"
-        for name, value in _SETTINGS.items():
+        for name, value in {**_SETTINGS, **(settings_overrides or {})}.items():
             target = settings / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(value))
@@ -94,8 +94,14 @@ class JupyterServer:
         self.log.close()
 
 
-def serve(base: Path) -> Iterator[JupyterServer]:
-    server = JupyterServer(base)
+#: JupyterLab 4.6 sends widget messages to a kernel subshell by default ("perCommTarget");
+#: "disabled" sends them to the main shell, as before.
+def comms_over_subshells(mode: str) -> dict[str, dict[str, object]]:
+    return {"@jupyterlab/apputils-extension/kernels-settings.jupyterlab-settings": {"commsOverSubshells": mode}}
+
+
+def serve(base: Path, settings_overrides: dict[str, dict[str, object]] | None = None) -> Iterator[JupyterServer]:
+    server = JupyterServer(base, settings_overrides)
     try:
         yield server
     finally:

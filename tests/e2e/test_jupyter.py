@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from jupyter_app import JupyterServer, serve, write_notebook
+from jupyter_app import JupyterServer, comms_over_subshells, serve, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyter]
 
@@ -48,11 +48,15 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]
 
 
 def _open_and_run(page: Any, url: str) -> Any:
+    if "/lab/" in url:
+        url += "?reset"  # a fresh workspace: no notebooks of earlier tests restored in tabs
     page.goto(url)
     page.wait_for_function(KERNEL_IDLE, polling=250, timeout=90_000)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    widget = page.locator(".jp-OutputArea-output .headscope")
-    failed = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    # the notebook just opened (Lab may restore other notebooks from the workspace in tabs)
+    panel = page.locator(f"[id='{page.evaluate('() => window.jupyterapp.shell.currentWidget.id')}']")
+    widget = panel.locator(".jp-OutputArea-output .headscope")
+    failed = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     widget.locator(".hs-tok").first.or_(failed).first.wait_for(timeout=90_000)
     if failed.count():
         pytest.fail(f"the notebook raised: {failed.first.inner_text()}")
@@ -118,5 +122,55 @@ def test_widget_in_jupyter(app: str, jupyter: JupyterServer, browser_page: Any, 
     assert tokens.count() == 5
     assert _kernel(page, "print(w.status)") == "error"
 
+    bad = [e for e in errors if not any(n in e for n in KNOWN_NOISE)]
+    assert not bad, bad
+
+
+@pytest.fixture(scope="module", params=["perCommTarget", "disabled"])
+def lab_by_subshells(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """JupyterLab with comms over subshells on (the 4.6 default) and off."""
+    yield from serve(tmp_path_factory.mktemp(f"lab-{request.param}"), comms_over_subshells(request.param))
+
+
+def test_prompts_typed_quickly_all_arrive_and_the_last_is_shown(lab_by_subshells: JupyterServer, browser_page: Any) -> None:
+    page, errors = browser_page
+    name = "hs_burst.ipynb"
+    write_notebook(lab_by_subshells.root / name, "import headscope\nw = headscope.show(None, 'ab ab ab')\nw")
+    widget = _open_and_run(page, f"{lab_by_subshells.url}/lab/tree/{name}")
+    box = widget.locator(".hs-prompt-input")
+    prompts = [f"burst {i}" for i in range(6)]
+    for prompt in prompts:  # as fast as the page takes them: runs are in flight meanwhile
+        box.fill(prompt)
+        box.press("Enter")
+    _wait_kernel(page, "print(w.prompt, w.status)", f"{prompts[-1]} ready", timeout_ms=60_000)
+    history = _kernel(page, "print('|'.join(w.history))").split("|")
+    assert set(prompts[:-1]) <= set(history), history  # ran, or replaced and remembered
+    assert box.input_value() == prompts[-1]
+    texts = [t.strip() for t in widget.locator(".hs-tok").all_text_contents()]
+    assert "".join(texts[1:]) == prompts[-1].replace(" ", "")
+    bad = [e for e in errors if not any(n in e for n in KNOWN_NOISE)]
+    assert not bad, bad
+
+
+def test_a_kernel_restart_is_said_and_nothing_throws(jupyter: JupyterServer, browser_page: Any) -> None:
+    page, errors = browser_page
+    name = "hs_restart.ipynb"
+    write_notebook(jupyter.root / name, "import headscope\nw = headscope.show(None, 'ab ab ab')\nw")
+    widget = _open_and_run(page, f"{jupyter.url}/lab/tree/{name}")
+    widget.locator(".hs-pattern[aria-busy='false']").wait_for()
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    status = widget.locator(".hs-status-text")
+    status.filter(has_text="Kernel restarted or disconnected").wait_for(timeout=60_000)
+    assert widget.locator(".hs-status").get_attribute("data-kind") == "error"
+    assert widget.locator(".hs-prompt-input").is_disabled()
+    assert widget.locator(".hs-run").is_disabled()
+    # the atlas no longer switches heads (the header and the pattern stay together)
+    atlas = widget.locator(".hs-atlas-canvas")
+    atlas.focus()
+    page.keyboard.press("ArrowDown")
+    assert widget.locator(".hs-head-label").inner_text() == "layer 0 · head 0"
+    # hover still works on the head the view holds
+    widget.locator(".hs-tok").nth(3).hover()
+    assert "weight" in widget.locator(".hs-tooltip").inner_text()
     bad = [e for e in errors if not any(n in e for n in KNOWN_NOISE)]
     assert not bad, bad
