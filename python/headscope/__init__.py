@@ -31,6 +31,10 @@ def show(model: Any, prompt: str, *, layer: int = 0, head: int = 0) -> Attention
     ``model`` is a TransformerLens ``TransformerBridge`` (or any model with ``to_tokens``,
     ``to_str_tokens``, ``run_with_hooks`` and hooks ``blocks.{layer}.attn.hook_pattern``), a
     name for :func:`load_model`, or ``None`` for headscope's built-in model.
+
+    The widget holds the run's patterns while a view shows it; once its views are gone (its
+    cell was run again) it drops them and computes them again if it is shown. ``w.close()``
+    ends the widget and frees everything it holds.
     """
     from ._adapters import check_model, run_model
 
