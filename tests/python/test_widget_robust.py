@@ -198,3 +198,10 @@ def test_close_frees_the_run(tiny_model) -> None:
     w.close()
     assert w._held_bytes() <= len(w.atlas) + len(w.scores)
     assert w._run is None
+
+
+def test_a_closed_widget_says_so(tiny_model) -> None:
+    w = headscope.show(tiny_model, "abc")
+    w.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        w.run_result

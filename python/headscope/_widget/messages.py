@@ -169,7 +169,7 @@ class Messages(WidgetState):
             return self._run
         parked = self._parked
         if parked is None or parked.token_ids is None:
-            raise RuntimeError("the widget has no run yet")
+            raise RuntimeError("this widget was closed and holds no run; make a new one with headscope.show")
         run = run_token_ids(self._model, parked.token_ids, prompt=parked.prompt)  # type: ignore[attr-defined]
         size, atlas = encode_atlas(run)
         self._run, self._parked = run, None
