@@ -48,7 +48,8 @@ class ProbeResult:
         return (
             f"Induction probe ({self.batch} x {self.length} random tokens, repeated): loss "
             f"{self.first_half_loss:.2f} on the first copy, {self.second_half_loss:.2f} on the "
-            f"second; best induction head L{layer} H{head} ({value:.2f})"
+            f"second; best induction head L{layer} H{head}, induction score {value:.2f} over the "
+            f"{self.batch} probe sequences"
         )
 
     def top_heads(self, score: str = "induction", k: int = 5) -> list[tuple[int, int, float]]:

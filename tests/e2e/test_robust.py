@@ -148,3 +148,18 @@ def test_prompts_submitted_during_runs_are_never_lost(host: Host, monkeypatch: p
     assert lost == [], f"{len(lost)} of {len(prompts)} prompts lost: {lost}"
     assert w.prompt == last and w.status == "ready" and w.error == ""
     assert root.locator(".hs-prompt-input").input_value() == last
+
+
+def test_enter_on_an_empty_prompt_says_why_nothing_ran(host: Host) -> None:
+    w = headscope.show(None, "ab ab")
+    root = host.mount("a", w)
+    box = root.locator(".hs-prompt-input")
+    box.fill("   ")
+    box.press("Enter")
+    note = root.locator(".hs-prompt .hs-note")
+    expect(note).to_have_text("Type a prompt first: the box is empty.")
+    assert note.get_attribute("role") == "alert"
+    assert box.get_attribute("aria-describedby") == note.get_attribute("id")
+    assert not [m for m in host.kernel.received["a"] if m.get("type") == "run"]
+    box.fill("ab")  # typing clears the warning
+    expect(note).to_have_text("Enter runs, Shift+Enter adds a line.")
