@@ -10,7 +10,7 @@ import { HeadLoader, headKey } from "./model/heads";
 import { RunQueue } from "./model/runs";
 import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
 import { button, h } from "./renderers/dom";
-import { divergingLutFor, lutFor, themeOf } from "./renderers/lut";
+import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
 import { ablationOf, changeScale, lossLevels, lossLine, patchingOf, type Ablation } from "./model/interventions";
 import { AblationEffect } from "./renderers/next-tokens";
 import { PatternView } from "./renderers/pattern";
@@ -65,7 +65,8 @@ export class HeadscopeView {
   /** The score that colours the atlas ("" for none), and the run whose scores we asked for. */
   private scoreChoice = NO_SCORE;
   private scoresAskedFor = -1;
-  private theme: "light" | "dark" = "light";
+  /** The palette every canvas and chip is painted in; only {@link repaintForTheme} changes it. */
+  private theme: Theme;
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
 
@@ -78,6 +79,9 @@ export class HeadscopeView {
     this.runs = new RunQueue(this.viewId, (request) => this.channel.send(request));
     this.traits = readTraits(model);
     this.root = h("div", "headscope");
+    // not in the page yet, so no computed style: the host's markers are the best guess until
+    // the view is attached (the theme watch then checks the stylesheet's answer)
+    this.theme = hostTheme(document);
     this.root.id = id;
     // Keys pressed inside the widget are ours. Jupyter's command-mode shortcuts (Notebook 7 runs
     // them in the capture phase) would swallow arrow keys, Escape and Enter; Lumino skips an
@@ -171,7 +175,7 @@ export class HeadscopeView {
       }),
       this.channel.onConnection(() => this.disconnected()),
     );
-    this.themeWatch = watchTheme(() => this.repaintForTheme());
+    this.themeWatch = watchTheme(this.root, () => this.repaintForTheme());
     this.channel.send({ type: "view", view: this.viewId, open: true });
     this.sync();
   }
@@ -295,7 +299,7 @@ export class HeadscopeView {
   /** The host switched light/dark (JupyterLab theme, VS Code, OS): recolour the canvases. */
   private repaintForTheme(): void {
     const theme = themeOf(this.root);
-    if (theme === this.theme) return;
+    if (theme === null || theme === this.theme) return;
     this.theme = theme;
     this.atlasSource = null;
     this.renderAtlas();
@@ -338,7 +342,7 @@ export class HeadscopeView {
       canRun: this.canRun(),
       running,
       progress: t.patchProgress,
-      lut: divergingLutFor(themeOf(this.root)),
+      lut: divergingLutFor(this.theme),
     });
   }
 
@@ -353,7 +357,7 @@ export class HeadscopeView {
   private renderScores(): void {
     const t = this.traits;
     const table = this.scoreTableNow();
-    const lut = lutFor(themeOf(this.root));
+    const lut = lutFor(this.theme);
     if (this.scoreChoice !== NO_SCORE && table === null && this.scoresAskedFor !== t.runId) {
       this.scoresAskedFor = t.runId;
       this.channel.send({ type: "request_scores" });
@@ -373,8 +377,7 @@ export class HeadscopeView {
     const source = this.model.get("atlas") as unknown;
     if (source !== this.atlasSource) {
       this.atlasSource = source;
-      this.theme = themeOf(this.root);
-      this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(themeOf(this.root)));
+      this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(this.theme));
     }
     this.side.atlas.setSelected({ layer: t.layer, head: t.head });
     this.side.known.update(t.knownHeads, { layer: t.layer, head: t.head });
@@ -395,7 +398,7 @@ export class HeadscopeView {
     this.shown = p;
     this.headError = "";
     this.pattern.setLoading(false);
-    this.pattern.setPattern(p, lutFor(themeOf(this.root)), `layer ${p.layer}, head ${p.head}`);
+    this.pattern.setPattern(p, lutFor(this.theme), `layer ${p.layer}, head ${p.head}`);
     this.pattern.setMarks(this.state);
     this.paintTokens();
     this.renderStatus();
@@ -444,13 +447,13 @@ export class HeadscopeView {
     const { focus, mode, locked } = this.state;
     const a = this.ablation();
     const loss = this.tokenColour === "loss" && a !== null;
-    const diverging = divergingLutFor(themeOf(this.root));
+    const diverging = divergingLutFor(this.theme);
     if (loss) {
       this.tokens.paint(lossLevels(a), focus, locked, diverging);
     } else {
       const p = this.current();
       const levels = p !== null && focus !== null ? focusLevels(p, mode, focus) : null;
-      this.tokens.paint(levels, focus, locked, lutFor(themeOf(this.root)));
+      this.tokens.paint(levels, focus, locked, lutFor(this.theme));
     }
     const position = focus ?? this.state.hoverToken;
     this.effect.update(a, this.traits.tokens, position, diverging, a === null ? 1 : changeScale(a), loss);
@@ -495,15 +498,20 @@ interface ThemeWatch {
 
 /**
  * Calls `changed` when the page may have switched between light and dark: JupyterLab flips
- * `data-jp-theme-light` on <body>, VS Code swaps body classes, other hosts follow the OS.
+ * `data-jp-theme-light` on <body>, VS Code swaps body classes, other hosts follow the OS. Also
+ * when `root` gets a box: it is attached (first render, a reload, a notebook that windows its
+ * cells out and back) or shown again, and only then can its computed style be read.
  */
-function watchTheme(changed: () => void): ThemeWatch {
+function watchTheme(root: HTMLElement, changed: () => void): ThemeWatch {
+  const resize = new ResizeObserver(changed);
+  resize.observe(root);
   const observer = new MutationObserver(changed);
   observer.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light", "data-jp-theme-name"] });
   const media = window.matchMedia("(prefers-color-scheme: dark)");
   media.addEventListener("change", changed);
   return {
     stop: () => {
+      resize.disconnect();
       observer.disconnect();
       media.removeEventListener("change", changed);
     },

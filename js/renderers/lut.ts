@@ -106,9 +106,30 @@ export function lutFor(theme: Theme): Uint8ClampedArray {
   return lut;
 }
 
-/** The theme of the host around `el`, decided by the stylesheet's `--hs-scheme` variable. */
-export function themeOf(el: Element): Theme {
-  return getComputedStyle(el).getPropertyValue("--hs-scheme").trim() === "dark" ? "dark" : "light";
+/**
+ * The theme of the host around `el`, decided by the stylesheet's `--hs-scheme` variable, or by
+ * the host's own markers while the stylesheet does not apply yet. Null while `el` is not in the
+ * document: a detached element has no computed style, so there is nothing to read yet.
+ */
+export function themeOf(el: Element): Theme | null {
+  if (!el.isConnected) return null;
+  const scheme = getComputedStyle(el).getPropertyValue("--hs-scheme").trim();
+  if (scheme === "dark" || scheme === "light") return scheme;
+  return hostTheme(el.ownerDocument);
+}
+
+/** The host page's theme from its markers: JupyterLab, VS Code, then the OS preference. */
+export function hostTheme(doc: Document): Theme {
+  const body = doc.body;
+  const jupyter = body?.getAttribute("data-jp-theme-light");
+  if (jupyter === "false") return "dark";
+  if (jupyter === "true") return "light";
+  const classes = body?.classList;
+  if (classes?.contains("vscode-dark")) return "dark";
+  if (classes?.contains("vscode-high-contrast") && !classes.contains("vscode-high-contrast-light")) return "dark";
+  if (classes?.contains("vscode-light") || classes?.contains("vscode-high-contrast-light")) return "light";
+  const view = doc.defaultView;
+  return view !== null && view.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
 }
 
 const divergingLuts = new Map<Theme, Uint8ClampedArray>();

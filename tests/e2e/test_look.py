@@ -1,0 +1,250 @@
+"""The widget's look in a real Chromium: theme palettes, contrast, layout, pattern labels, token
+text, tooltip placement and errors next to the control that caused them.
+
+Tier A tests use the host page of ``test_host_page`` (the built bundle with a fake anywidget
+model backed by the real Python widget); the JupyterLab test at the end is tier B.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+from jupyter_app import JupyterServer, serve, write_notebook
+from test_host_page import TOKENS, Host, Kernel, host, random_attention, small_model, structured_attention  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+# --- palettes (js/renderers/lut.ts) ----------------------------------------------------------
+
+STOPS = {
+    "light": [(0, "#f8fafc"), (0.2, "#c7d7fe"), (0.45, "#7c8cf6"), (0.7, "#4338ca"), (1, "#1e1457")],
+    "dark": [(0, "#161b26"), (0.25, "#33337a"), (0.5, "#7c3aed"), (0.75, "#e879f9"), (1, "#fdf2ff")],
+}
+DIVERGING = {
+    "light": [(0, "#1d4ed8"), (0.25, "#93b4f5"), (0.5, "#f8fafc"), (0.75, "#f4a3a3"), (1, "#b91c1c")],
+    "dark": [(0, "#60a5fa"), (0.25, "#2b4a80"), (0.5, "#161b26"), (0.75, "#8a3340"), (1, "#fca5a5")],
+}
+
+
+def build_lut(stops: list[tuple[float, str]]) -> list[tuple[int, int, int]]:
+    rgb = [tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for _, h in stops]
+    out = []
+    seg = 0
+    for i in range(256):
+        t = i / 255
+        while seg < len(stops) - 2 and t > stops[seg + 1][0]:
+            seg += 1
+        f = (t - stops[seg][0]) / (stops[seg + 1][0] - stops[seg][0])
+        out.append(tuple(math.floor(rgb[seg][c] + (rgb[seg + 1][c] - rgb[seg][c]) * f + 0.5) for c in range(3)))
+    return out
+
+
+def near(a: list[int], b: tuple[int, int, int], tol: int = 3) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a[:3], b))
+
+
+def set_theme(host: Host, theme: str) -> None:
+    """What JupyterLab does to <body> when the user picks a light or a dark theme."""
+    host.page.evaluate(
+        "(light) => document.body.setAttribute('data-jp-theme-light', light)", "true" if theme == "light" else "false"
+    )
+
+
+def canvas_pixel(page: Any, selector: str, x: float, y: float) -> list[int]:
+    """The pixel at CSS point (x, y) of a canvas (device pixels are scaled in)."""
+    return list(
+        page.evaluate(
+            """([sel, x, y]) => {
+                const c = document.querySelector(sel);
+                const k = c.width / c.getBoundingClientRect().width;
+                return Array.from(c.getContext('2d').getImageData(Math.floor(x * k), Math.floor(y * k), 1, 1).data);
+            }""",
+            [selector, x, y],
+        )
+    )
+
+
+def mean_brightness(page: Any, selector: str) -> float:
+    return float(
+        page.evaluate(
+            """(sel) => {
+                const c = document.querySelector(sel);
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let sum = 0, n = 0;
+                for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) { sum += (d[i] + d[i + 1] + d[i + 2]) / 3; n++; }
+                return sum / n;
+            }""",
+            selector,
+        )
+    )
+
+
+def chip_rgb(page: Any, slot: str, index: int) -> list[int]:
+    text = page.eval_on_selector(f"#slot-{slot} .hs-tok[data-index='{index}']", "e => getComputedStyle(e).backgroundColor")
+    return [int(float(v)) for v in text[text.index("(") + 1 : text.index(")")].split(",")[:3]]
+
+
+# --- 1. dark theme -----------------------------------------------------------------------------
+
+
+def check_palette(host: Host, w: Any, theme: str) -> None:
+    """Atlas, pattern, loss colours and the patching heatmap are all in `theme`'s palette."""
+    page = host.page
+    lut, div = build_lut(STOPS[theme]), build_lut(DIVERGING[theme])
+    other = "dark" if theme == "light" else "light"
+    # the pattern: above the diagonal the weight is 0
+    page.wait_for_function(
+        """([sel, rgb]) => {
+            const c = document.querySelector(sel);
+            const d = c.getContext('2d').getImageData(c.width - 1, 0, 1, 1).data;
+            return Math.abs(d[0] - rgb[0]) <= 3 && Math.abs(d[1] - rgb[1]) <= 3 && Math.abs(d[2] - rgb[2]) <= 3;
+        }""",
+        arg=["#slot-a .hs-pattern-base", list(lut[0])],
+    )
+    legend = host.pixel("a", ".hs-pattern .hs-legend", 255, 0)
+    assert near(legend, lut[255]), (theme, legend)
+    # the atlas: thumbnails are mostly weight 0, so the whole sheet is light or dark
+    atlas = mean_brightness(page, "#slot-a .hs-atlas-canvas")
+    assert (atlas > 170) if theme == "light" else (atlas < 90), (theme, atlas)
+    # loss colours: each token's loss change on the diverging scale of the largest change
+    change = w.ablation_result.loss_change
+    scale = float(np.abs(change).max())
+    for i in (int(np.argmax(change)), int(np.argmin(change)), 3):
+        level = math.floor(127.5 + 127.5 * float(change[i]) / scale + 0.5)
+        assert near(chip_rgb(page, "a", i + 1), div[level]), (theme, i, chip_rgb(page, "a", i + 1), div[level])
+        assert not near(chip_rgb(page, "a", i + 1), build_lut(DIVERGING[other])[level], tol=20)
+    # the patching heatmap: the strongest head's cell is the top of the diverging scale
+    effect = w.patch_result.effect
+    layer, head = (int(i) for i in np.unravel_index(np.nanargmax(effect), effect.shape))
+    heat = host.page.locator("#slot-a .hs-heatmap-canvas")
+    heat.scroll_into_view_if_needed()
+    box = heat.bounding_box()
+    pitch = (box["width"] - 26) / w.n_heads
+    cell = canvas_pixel(page, "#slot-a .hs-heatmap-canvas", 26 + (head + 0.5) * pitch, 18 + (layer + 0.5) * pitch)
+    level = max(0, min(255, math.floor(127.5 + 127.5 * max(-1.0, min(1.0, float(effect[layer, head]))) + 0.5)))
+    assert near(cell, div[level], tol=4), (theme, cell, div[level])
+
+
+@pytest.mark.parametrize("first", ["dark", "light"])
+def test_palettes_match_the_page_at_creation_and_after_each_switch(host: Host, small_model: Any, first: str) -> None:
+    import headscope
+
+    w = headscope.show(small_model, "The cat sat on the mat. The cat sat on the mat.")
+    w.ablate([(1, 2)])
+    w.patch(w.prompt, w.prompt.replace("cat", "dog", 1), metric="loss")
+    set_theme(host, first)  # the page is already in this theme when the widget is created
+    root = host.mount("a", w)
+    check_palette(host, w, first)
+    second = "light" if first == "dark" else "dark"
+    set_theme(host, second)
+    check_palette(host, w, second)
+    set_theme(host, first)
+    check_palette(host, w, first)
+
+
+def test_a_view_shown_again_repaints_in_the_page_theme(host: Host) -> None:
+    """A view detached while the page switched theme (a notebook windowing its cells out of the
+    DOM, a reload) repaints when it is attached again."""
+    import headscope
+
+    attn = random_attention(2, 2, len(TOKENS), seed=3)
+    host.mount("a", headscope.show_attention(TOKENS, attn))
+    light = mean_brightness(host.page, "#slot-a .hs-atlas-canvas")
+    host.page.evaluate(
+        """() => {
+            const slot = document.querySelector('#slot-a');
+            window.__parked = slot;
+            slot.remove();
+            document.body.setAttribute('data-jp-theme-light', 'false');
+        }"""
+    )
+    host.page.wait_for_timeout(50)  # let the theme watch see the switch while the view is out
+    host.page.evaluate("() => document.getElementById('slots').appendChild(window.__parked)")
+    host.page.wait_for_function(
+        """() => {
+            const c = document.querySelector('#slot-a .hs-atlas-canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let sum = 0, n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) { sum += d[i]; n++; }
+            return sum / n < 90;
+        }"""
+    )
+    assert mean_brightness(host.page, "#slot-a .hs-atlas-canvas") < light - 60
+
+
+# --- tier B: JupyterLab's own theme switch -------------------------------------------------------
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+}"""
+
+DARK_ENOUGH = """([light]) => {
+  const root = document.querySelector('.jp-OutputArea-output .headscope');
+  if (!root) return false;
+  const pattern = root.querySelector('.hs-pattern');
+  if (!pattern || pattern.getAttribute('aria-busy') !== 'false') return false;
+  const mean = (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) { sum += (d[i] + d[i + 1] + d[i + 2]) / 3; n++; }
+    return n ? sum / n : -1;
+  };
+  const atlas = mean(root.querySelector('.hs-atlas-canvas'));
+  const base = root.querySelector('.hs-pattern-base');
+  const corner = Array.from(base.getContext('2d').getImageData(base.width - 1, 0, 1, 1).data);
+  const ok = light ? atlas > 170 && corner[0] > 200 : atlas >= 0 && atlas < 90 && corner[0] < 60;
+  window.__hsSeen = { atlas, corner };
+  return ok;
+}"""
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    yield from serve(tmp_path_factory.mktemp("jupyter-look"))
+
+
+def change_theme(page: Any, name: str, light: bool) -> None:
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme })", name)
+    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === String(light)", arg=light, timeout=30_000)
+
+
+def wait_palette(page: Any, light: bool) -> None:
+    try:
+        page.wait_for_function(DARK_ENOUGH, arg=[light], polling=200, timeout=30_000)
+    except Exception:
+        raise AssertionError(f"palette not {'light' if light else 'dark'}: {page.evaluate('window.__hsSeen')}") from None
+
+
+@pytest.mark.jupyter
+def test_jupyterlab_dark_theme_at_creation_after_reload_and_on_switch(
+    jupyter: JupyterServer, browser_page: Any, tmp_path: Path
+) -> None:
+    page, errors = browser_page
+    write_notebook(jupyter.root / "hs_theme.ipynb", "import headscope\nw = headscope.show(None, 'ab ab ab')\nw")
+    page.goto(f"{jupyter.url}/lab/tree/hs_theme.ipynb")
+    page.wait_for_function(KERNEL_IDLE, polling=250, timeout=90_000)
+    change_theme(page, "JupyterLab Dark", light=False)
+    page.wait_for_function(KERNEL_IDLE, polling=250, timeout=90_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.locator(".jp-OutputArea-output .headscope .hs-tok").first.wait_for(timeout=90_000)
+    wait_palette(page, light=False)  # created while the page is dark
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    page.reload()
+    page.locator(".jp-OutputArea-output .headscope .hs-tok").first.wait_for(timeout=90_000)
+    wait_palette(page, light=False)  # shown again after a reload in dark
+    change_theme(page, "JupyterLab Light", light=True)
+    wait_palette(page, light=True)  # and back
+    change_theme(page, "JupyterLab Dark", light=False)
+    wait_palette(page, light=False)
+    change_theme(page, "JupyterLab Light", light=True)
+    noise = ("reading 'schema'", "favicon", "Failed to load resource")
+    bad = [e for e in errors if not any(n in e for n in noise)]
+    assert not bad, bad
