@@ -85,13 +85,21 @@ export function cssColor(lut: Uint8ClampedArray, index: number): string {
   return `rgb(${r}, ${g}, ${b})`;
 }
 
-/** Whether dark text is readable on this colour (relative luminance above ~0.4). */
-export function prefersDarkText([r, g, b]: Rgb): boolean {
+/** Relative luminance (WCAG 2) of an sRGB colour. */
+export function luminance([r, g, b]: Rgb): number {
   const lin = (c: number): number => {
     const s = c / 255;
     return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
   };
-  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b) > 0.4;
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+/**
+ * Whether black text reads better than white on this colour. At luminance 0.179 both have the
+ * same contrast (4.58:1), so the better of the two is always at least 4.5:1.
+ */
+export function prefersDarkText(rgb: Rgb): boolean {
+  return luminance(rgb) > 0.179;
 }
 
 const luts = new Map<Theme, Uint8ClampedArray>();

@@ -101,7 +101,7 @@ export class TokenView {
         c.style.color = "";
       } else {
         c.style.backgroundColor = cssColor(lut, lv);
-        c.style.color = prefersDarkText(lutColor(lut, lv)) ? "#111" : "#fff";
+        c.style.color = prefersDarkText(lutColor(lut, lv)) ? "#000" : "#fff";
       }
       c.classList.toggle("hs-tok-focus", i === focus);
       c.setAttribute("aria-pressed", String(locked && i === focus));

@@ -177,6 +177,82 @@ def test_a_view_shown_again_repaints_in_the_page_theme(host: Host) -> None:
     assert mean_brightness(host.page, "#slot-a .hs-atlas-canvas") < light - 60
 
 
+# --- 2. contrast ---------------------------------------------------------------------------------
+
+CONTRAST = """(el) => {
+  const parse = (c) => {
+    const m = /rgba?\\(([^)]*)\\)/.exec(c);
+    if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, bottom) => {
+    const a = top[3] + bottom[3] * (1 - top[3]);
+    if (a === 0) return [0, 0, 0, 0];
+    return [0, 1, 2].map((i) => (top[i] * top[3] + bottom[i] * bottom[3] * (1 - top[3])) / a).concat([a]);
+  };
+  const mix = (a, b, t) => [0, 1, 2].map((i) => a[i] * t + b[i] * (1 - t)).concat([1]);
+  const chain = [];
+  for (let e = el.parentElement; e; e = e.parentElement) chain.unshift(e);
+  let under = [255, 255, 255, 1];
+  for (const a of chain) under = over(parse(getComputedStyle(a).backgroundColor), under);
+  let opacity = 1;
+  for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+  const s = getComputedStyle(el);
+  const bg = over(parse(s.backgroundColor), under);
+  const fg = over(parse(s.color), bg);
+  const text = mix(fg, under, opacity);
+  const back = mix(bg, under, opacity);
+  const lum = (c) => {
+    const l = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+  };
+  const [a, b] = [lum(text), lum(back)];
+  return { ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), disabled: el.disabled === true,
+           label: (el.className || el.tagName) + ' ' + (el.textContent || '').slice(0, 24), fg: s.color, bg: s.backgroundColor };
+}"""
+
+
+def contrast_failures(page: Any, root: Any) -> tuple[list[str], str]:
+    """Every visible button and section toggle, at rest and hovered: (failures, the lowest)."""
+    failures: list[str] = []
+    lowest = math.inf
+    weakest = ""
+    controls = root.locator("button, summary")
+    for i in range(controls.count()):
+        el = controls.nth(i)
+        if not el.is_visible():
+            continue
+        for state in ("rest", "hover"):
+            if state == "hover":
+                el.scroll_into_view_if_needed()
+                el.hover(force=True)
+            c = el.evaluate(CONTRAST)
+            need = 3.0 if c["disabled"] else 4.5
+            if not c["disabled"] and c["ratio"] < lowest:
+                lowest, weakest = c["ratio"], f"{c['ratio']:.2f} ({state}: {c['label']!r})"
+            if c["ratio"] < need:
+                failures.append(f"{state}: {c['label']!r} {c['ratio']:.2f} ({c['fg']} on {c['bg']})")
+        page.mouse.move(0, 0)
+    return failures, weakest
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_button_reads_at_4_5_to_1_hovered_or_not(host: Host, small_model: Any, theme: str) -> None:
+    import headscope
+
+    set_theme(host, theme)
+    w = headscope.show(small_model, "ab cd ab cd")
+    w.run("ab cd ab c")  # a history entry
+    w.ablate([(0, 1)])
+    w.patch(w.prompt, "ab xd ab c", metric="loss")
+    root = host.mount("a", w)
+    root.locator(".hs-ablate-toggle").click()  # a head in the set: its remove button shows
+    failures, lowest = contrast_failures(host.page, root)
+    assert not failures, failures
+    print(f"{theme}: lowest contrast of an enabled control {lowest}")
+
+
 # --- tier B: JupyterLab's own theme switch -------------------------------------------------------
 
 KERNEL_IDLE = """() => {
@@ -235,6 +311,10 @@ def test_jupyterlab_dark_theme_at_creation_after_reload_and_on_switch(
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.locator(".jp-OutputArea-output .headscope .hs-tok").first.wait_for(timeout=90_000)
     wait_palette(page, light=False)  # created while the page is dark
+    widget = page.locator(".jp-OutputArea-output .headscope")
+    failures, lowest = contrast_failures(page, widget)  # JupyterLab's own dark colours
+    assert not failures, failures
+    print(f"JupyterLab Dark: lowest contrast of an enabled control {lowest}")
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
     page.reload()
@@ -242,6 +322,9 @@ def test_jupyterlab_dark_theme_at_creation_after_reload_and_on_switch(
     wait_palette(page, light=False)  # shown again after a reload in dark
     change_theme(page, "JupyterLab Light", light=True)
     wait_palette(page, light=True)  # and back
+    failures, lowest = contrast_failures(page, widget)
+    assert not failures, failures
+    print(f"JupyterLab Light: lowest contrast of an enabled control {lowest}")
     change_theme(page, "JupyterLab Dark", light=False)
     wait_palette(page, light=False)
     change_theme(page, "JupyterLab Light", light=True)

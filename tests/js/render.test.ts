@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { HeadPattern } from "../../js/model/head";
 import { atlasCellOrigin, atlasHeadAt, atlasLayout, moveSelection } from "../../js/renderers/atlas";
-import { buildLut, levelOf, lutColor, parseHex, prefersDarkText, STOPS } from "../../js/renderers/lut";
+import { buildLut, DIVERGING, levelOf, luminance, lutColor, parseHex, prefersDarkText, STOPS } from "../../js/renderers/lut";
 import { atlasOffset, paintAtlas, paintPattern } from "../../js/renderers/paint";
 import { tokenSegments } from "../../js/renderers/tokens";
 import { cellAt, cellBox, fullView, pan, zoom } from "../../js/renderers/viewport";
@@ -109,4 +109,16 @@ test("whitespace gets a decorative glyph while the text stays exact", () => {
   assert.equal(segs.map((s) => s.text).join(""), " a\n\tb");
   assert.deepEqual(tokenSegments("<img src=x>"), [{ text: "<img" }, { text: " ", glyph: "·" }, { text: "src=x>" }]);
   assert.deepEqual(tokenSegments(""), []);
+});
+
+test("chip text is black or white, whichever has at least 4.5:1 contrast on the colour", () => {
+  const contrast = (a: number, b: number): number => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  for (const stops of [STOPS.light, STOPS.dark, DIVERGING.light, DIVERGING.dark]) {
+    const lut = buildLut(stops);
+    for (let i = 0; i < 256; i++) {
+      const bg = luminance(lutColor(lut, i));
+      const text = prefersDarkText(lutColor(lut, i)) ? 0 : 1;
+      assert.ok(contrast(bg, text) >= 4.5, `entry ${i}: ${contrast(bg, text).toFixed(2)}`);
+    }
+  }
 });
