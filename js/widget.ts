@@ -15,7 +15,8 @@ import { ablationOf, changeScale, lossLevels, lossLine, patchingOf, type Ablatio
 import { AblationEffect } from "./renderers/next-tokens";
 import { PatternView } from "./renderers/pattern";
 import { TokenView } from "./renderers/tokens";
-import { pairLines, quoteToken, Tooltip } from "./renderers/tooltip";
+import { isolatedToken } from "./renderers/text";
+import { pairLines, Tooltip } from "./renderers/tooltip";
 import { scoreLines, scoreOf, scoreTable, type ScoreTable } from "./model/scores";
 import { SidePanel } from "./sidepanel/panel";
 import { NO_SCORE } from "./sidepanel/scores";
@@ -464,14 +465,14 @@ export class HeadscopeView {
     const a = this.ablation();
     const line = a === null ? null : lossLine(a, index);
     if (this.tokenColour === "loss" && a !== null) {
-      const head = `${index}: ${quoteToken(this.traits.tokens[index] ?? "")}`;
+      const head = `${index}: ${isolatedToken(this.traits.tokens[index] ?? "")}`;
       this.tooltip.show([head, line ?? "loss –: the first token is not predicted"], x, y);
       return;
     }
     const p = this.current();
     const pair = p === null ? null : tooltipPair(this.state, (mode, i) => strongest(p, mode, i));
     if (p === null || pair === null) {
-      this.tooltip.show([`${index}: ${JSON.stringify(this.traits.tokens[index] ?? "")}`], x, y);
+      this.tooltip.show([`${index}: ${isolatedToken(this.traits.tokens[index] ?? "")}`], x, y);
       return;
     }
     const lines = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));

@@ -6,7 +6,7 @@
 import { headList, lossLine, signed, topNext, totals, type Ablation } from "../model/interventions";
 import { h } from "./dom";
 import { Legend } from "./legend";
-import { quoteToken } from "./tooltip";
+import { quoteToken } from "./text";
 
 export class AblationEffect {
   readonly el: HTMLElement;

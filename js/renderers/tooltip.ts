@@ -1,4 +1,6 @@
 /** One floating tooltip per widget, positioned inside the widget's root element. */
+import { isolatedToken } from "./text";
+
 export class Tooltip {
   readonly el: HTMLDivElement;
 
@@ -33,16 +35,11 @@ export class Tooltip {
   }
 }
 
-/** A token as a quoted, single-line string for tooltips: `"·cat"` style escapes kept readable. */
-export function quoteToken(token: string): string {
-  return JSON.stringify(token);
-}
-
 export function formatWeight(weight: number): string {
   return weight.toFixed(3);
 }
 
-/** Tooltip lines for one (query, key) pair. */
+/** Tooltip lines for one (query, key) pair; each token is a quoted bidi isolate. */
 export function pairLines(
   tokens: readonly string[],
   query: number,
@@ -50,7 +47,7 @@ export function pairLines(
   weight: number,
 ): string[] {
   return [
-    `query ${query} ${quoteToken(tokens[query] ?? "")} → key ${key} ${quoteToken(tokens[key] ?? "")}`,
+    `query ${query} ${isolatedToken(tokens[query] ?? "")} → key ${key} ${isolatedToken(tokens[key] ?? "")}`,
     `weight ${formatWeight(weight)}`,
   ];
 }

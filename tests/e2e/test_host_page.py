@@ -8,7 +8,6 @@ answers every ``request_head`` and ``run`` exactly as it would in Jupyter.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 from pathlib import Path
@@ -713,7 +712,9 @@ def test_ablate_a_head_from_the_panel(host: Host, small_model: Any) -> None:
     line = f"loss {expected.clean_loss[i - 1]:.3f} → {expected.ablated_loss[i - 1]:.3f} ({signed(float(change[i - 1]))}) ablated"
     assert line in tip, tip
     top = expected.top_next(i)
-    quoted = lambda pairs: [json.dumps(t, ensure_ascii=False) for t, _ in pairs]  # noqa: E731
+    from display import quote_token  # the widget's display of token text
+
+    quoted = lambda pairs: [quote_token(t) for t, _ in pairs]  # noqa: E731
     assert root.locator(".hs-next-clean .hs-next-token").all_text_contents() == quoted(top["clean"])
     assert root.locator(".hs-next-ablated .hs-next-token").all_text_contents() == quoted(top["ablated"])
     assert root.locator(".hs-next-ablated .hs-next-prob").first.inner_text() == f"{top['ablated'][0][1] * 100:.1f} %"

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 
+from display import display_token, quote_token
 from jupyter_app import JupyterServer, serve, write_notebook
 from test_host_page import TOKENS, Host, Kernel, host, random_attention, small_model, structured_attention  # noqa: F401
 
@@ -251,6 +252,97 @@ def test_every_button_reads_at_4_5_to_1_hovered_or_not(host: Host, small_model: 
     failures, lowest = contrast_failures(host.page, root)
     assert not failures, failures
     print(f"{theme}: lowest contrast of an enabled control {lowest}")
+
+
+# --- 5. token text -------------------------------------------------------------------------------
+
+CHIPS = """(root) => Array.from(root.querySelectorAll('.hs-tok')).map((e) => ({
+  index: Number(e.dataset.index), rects: e.getClientRects().length, top: Math.round(e.getBoundingClientRect().top),
+  text: e.textContent, clipped: e.scrollWidth > e.clientWidth + 1,
+  glyphs: Array.from(e.querySelectorAll('.hs-ws')).map((g) => getComputedStyle(g, '::before').content),
+  // control characters drawn at text size (a font has no glyph for them: tofu)
+  tofu: Array.from(e.childNodes).filter((n) => n.nodeType === Node.TEXT_NODE)
+    .map((n) => n.data).join('').split('').filter((c) => /[\x00-\x1f\x7f-\x9f]/.test(c)).length,
+}))"""
+
+
+def test_words_never_break_across_lines(host: Host) -> None:
+    import headscope
+
+    w = headscope.show(None, "internationalization " * 6 + "ok")  # byte tokens: one chip per letter
+    root = host.mount("a", w)
+    chips = root.evaluate(CHIPS)
+    assert all(c["rects"] == 1 for c in chips)
+    tops = {c["top"] for c in chips}
+    assert len(tops) > 1, "the prompt wraps"
+    # the letters of each word share a line
+    word: list[dict[str, Any]] = []
+    for c in chips[1:] + [{"text": " ", "top": None}]:
+        if c["text"].isspace():
+            assert len({x["top"] for x in word}) <= 1, "".join(x["text"] for x in word)
+            word = []
+        else:
+            word.append(c)
+
+
+def test_control_characters_show_as_names_and_long_tokens_are_clipped(host: Host) -> None:
+    import headscope
+
+    long = "supercalifragilisticexpialidocious" * 2
+    tokens = ["<bos>", "a\x00b", "\x07", "\x1b[0m", "\n", "\tx", long, "\x7f"]
+    root = host.mount("a", headscope.show_attention(tokens, random_attention(1, 1, len(tokens))))
+    chips = root.evaluate(CHIPS)
+    assert [c["text"] for c in chips] == tokens  # the DOM keeps the exact text
+    assert chips[1]["glyphs"] == ['"NUL"'] and chips[2]["glyphs"] == ['"BEL"'] and chips[3]["glyphs"] == ['"ESC"']
+    assert chips[4]["glyphs"] == ['"⏎"'] and chips[5]["glyphs"] == ['"→"'] and chips[7]["glyphs"] == ['"DEL"']
+    # the stand-ins are drawn with glyphs the page's fonts have: no tofu in place of a control
+    assert all(c["tofu"] == 0 for c in chips), chips
+    assert all(c["rects"] == 1 for c in chips)
+    # a long token: clipped with an ellipsis in its chip, whole in the tooltip
+    assert chips[6]["clipped"] and not any(c["clipped"] for i, c in enumerate(chips) if i != 6)
+    assert root.locator(".hs-tok[data-index='6']").evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+    host.page.hover("#slot-a .hs-tok[data-index='6']")
+    assert quote_token(long) in host.tooltip("a")
+    # tooltips show them too
+    host.page.hover("#slot-a .hs-tok[data-index='1']")
+    assert '"a‹NUL›b"' in host.tooltip("a")
+
+
+BIDI_ORDER = """(root) => {
+  const line = root.querySelector('.hs-tooltip').firstElementChild;
+  const node = line.firstChild;
+  const text = node.data;
+  const from = text.indexOf('→ key');
+  const xs = [];
+  for (let i = from; i < text.length; i++) {
+    if (/[\\s\\u2068\\u2069]/.test(text[i])) continue;
+    const r = document.createRange();
+    r.setStart(node, i);
+    r.setEnd(node, i + 1);
+    xs.push(r.getBoundingClientRect().left);
+  }
+  return { text, xs };
+}"""
+
+
+def test_a_right_to_left_override_stays_inside_its_token(host: Host) -> None:
+    import headscope
+
+    tokens = ["<bos>", "ab\u202ecd", "xy", "zz"]
+    root = host.mount("a", headscope.show_attention(tokens, random_attention(1, 1, len(tokens))))
+    # the pattern cell (query 1, key 0): `query 1 "ab‮cd" → key 0 "<bos>"` on one line
+    overlay = root.locator(".hs-pattern-overlay")
+    box = overlay.bounding_box()
+    overlay.hover(position={"x": 0.5 * box["width"] / 4, "y": 1.5 * box["height"] / 4})
+    host.tooltip("a")
+    order = root.evaluate(BIDI_ORDER)
+    # the line after the token reads left to right
+    xs = order["xs"]
+    assert len(xs) > 5 and all(b > a for a, b in zip(xs, xs[1:])), order
+    assert "\u2068" in order["text"] and "\u2069" in order["text"], order["text"]
+    # chips are isolates too
+    for selector in (".hs-tok",):
+        assert root.locator(selector).first.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
 
 
 # --- tier B: JupyterLab's own theme switch -------------------------------------------------------

@@ -4,7 +4,8 @@ import type { HeadPattern } from "../../js/model/head";
 import { atlasCellOrigin, atlasHeadAt, atlasLayout, moveSelection } from "../../js/renderers/atlas";
 import { buildLut, DIVERGING, levelOf, luminance, lutColor, parseHex, prefersDarkText, STOPS } from "../../js/renderers/lut";
 import { atlasOffset, paintAtlas, paintPattern } from "../../js/renderers/paint";
-import { tokenSegments } from "../../js/renderers/tokens";
+import { closeBidi, displayToken, FSI, isolatedToken, PDI, quoteToken, tokenSegments } from "../../js/renderers/text";
+import { startsWord } from "../../js/renderers/tokens";
 import { cellAt, cellBox, fullView, pan, zoom } from "../../js/renderers/viewport";
 
 test("the LUT interpolates between stops and maps weights to indices", () => {
@@ -109,6 +110,38 @@ test("whitespace gets a decorative glyph while the text stays exact", () => {
   assert.equal(segs.map((s) => s.text).join(""), " a\n\tb");
   assert.deepEqual(tokenSegments("<img src=x>"), [{ text: "<img" }, { text: " ", glyph: "·" }, { text: "src=x>" }]);
   assert.deepEqual(tokenSegments(""), []);
+});
+
+test("control characters get visible stand-ins and the text stays exact", () => {
+  const token = "a\x00\x07\x1b\x7f\x85b";
+  const segs = tokenSegments(token);
+  assert.equal(segs.map((s) => s.text).join(""), token);
+  assert.deepEqual(segs.slice(1, 3), [{ text: "\x00", glyph: "NUL", control: true }, { text: "\x07", glyph: "BEL", control: true }]);
+  assert.equal(displayToken(token), "a‹NUL›‹BEL›‹ESC›‹DEL›‹0x85›b");
+  assert.equal(displayToken(" x\n\t\r"), "·x⏎→‹CR›");
+  assert.equal(displayToken(" x\u00a0", false), " x␣", "quoted text keeps plain spaces");
+  // what draws as itself is left alone: letters, emoji with joiners
+  assert.equal(displayToken("👩‍💻 naïve"), "👩‍💻·naïve");
+});
+
+test("bidi controls a token opens are closed at its end; quoted tokens are isolates", () => {
+  const rlo = "\u202e";
+  const pdf = "\u202c";
+  assert.equal(closeBidi(`ab${rlo}cd`), `ab${rlo}cd${pdf}`);
+  assert.equal(closeBidi(`a${rlo}b${pdf}c`), `a${rlo}b${pdf}c`, "already closed");
+  assert.equal(closeBidi(`\u2067x${rlo}y`), `\u2067x${rlo}y${pdf}${PDI}`, "innermost first");
+  assert.equal(closeBidi("abc\u2069"), "abc\u2069", "a stray closer is left alone");
+  assert.equal(quoteToken(" the"), '" the"');
+  assert.equal(quoteToken("\x00"), '"‹NUL›"');
+  assert.equal(isolatedToken(`ab${rlo}cd`), `${FSI}"ab${rlo}cd${pdf}"${PDI}`);
+});
+
+test("chips of one word stay together; whitespace starts a new word", () => {
+  const tokens = ["<bos>", "T", "he", " ", "cat", " sat", ".", "\n", "x", ""];
+  assert.deepEqual(
+    tokens.map((_, i) => startsWord(tokens, i)),
+    [true, false, false, true, true, true, false, true, true, true],
+  );
 });
 
 test("chip text is black or white, whichever has at least 4.5:1 contrast on the colour", () => {
