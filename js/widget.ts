@@ -399,7 +399,7 @@ export class HeadscopeView {
     this.shown = p;
     this.headError = "";
     this.pattern.setLoading(false);
-    this.pattern.setPattern(p, lutFor(this.theme), `layer ${p.layer}, head ${p.head}`);
+    this.pattern.setPattern(p, lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
     this.pattern.setMarks(this.state);
     this.paintTokens();
     this.renderStatus();

@@ -254,6 +254,74 @@ def test_every_button_reads_at_4_5_to_1_hovered_or_not(host: Host, small_model: 
     print(f"{theme}: lowest contrast of an enabled control {lowest}")
 
 
+# --- 4. axis labels ------------------------------------------------------------------------------
+
+LABELS = """(root) => {
+  const stage = root.querySelector('.hs-pattern-stage').getBoundingClientRect();
+  const read = (axis) => Array.from(root.querySelectorAll(`.hs-axis-${axis} .hs-axis-label:not(.hs-axis-extra)`)).map((e) => {
+    const r = e.getBoundingClientRect();
+    return { index: Number(e.dataset.index), text: e.textContent, x: (r.left + r.right) / 2, y: (r.top + r.bottom) / 2,
+             html: e.children.length };
+  });
+  return { stage: { left: stage.left, top: stage.top, width: stage.width }, query: read('query'), key: read('key') };
+}"""
+
+
+def test_pattern_axes_are_labelled_with_the_tokens(host: Host) -> None:
+    import headscope
+
+    tokens = [*TOKENS[:-1], "<img src=x onerror=window.__pwned=1>"]
+    root = host.mount("a", headscope.show_attention(tokens, random_attention(1, 1, len(tokens))))
+    labels = root.evaluate(LABELS)
+    shown = [display_token(t) for t in tokens]
+    assert [q["text"] for q in labels["query"]] == shown
+    assert [k["text"] for k in labels["key"]] == shown
+    assert all(q["html"] == 0 for q in labels["query"]) and root.locator("img").count() == 0
+    # each label sits on its row (queries) or column (keys)
+    pitch = labels["stage"]["width"] / len(tokens)
+    for q in labels["query"]:
+        assert abs(q["y"] - (labels["stage"]["top"] + (q["index"] + 0.5) * pitch)) < 2, q
+    for k in labels["key"]:
+        assert abs(k["x"] - (labels["stage"]["left"] + (k["index"] + 0.5) * pitch)) < 2, k
+    # the hovered cell's labels stand out
+    overlay = root.locator(".hs-pattern-overlay")
+    overlay.hover(position={"x": 2.5 * pitch, "y": 5.5 * pitch})
+    assert root.locator(".hs-axis-query .hs-axis-on:not(.hs-axis-extra)").text_content() == shown[5]
+    assert root.locator(".hs-axis-key .hs-axis-on:not(.hs-axis-extra)").text_content() == shown[2]
+
+
+def test_long_prompts_thin_the_labels_and_zoom_brings_them_back(host: Host) -> None:
+    import headscope
+
+    n = 1024
+    tokens = [f"t{i}" for i in range(n)]
+    root = host.mount("a", headscope.show_attention(tokens, random_attention(1, 1, n, seed=2)))
+    labels = root.evaluate(LABELS)
+    width = labels["stage"]["width"]
+    indices = [q["index"] for q in labels["query"]]
+    step = indices[1] - indices[0]
+    assert 2 <= len(indices) <= width / 11, len(indices)
+    assert all(b - a == step for a, b in zip(indices, indices[1:])) and all(i % step == 0 for i in indices)
+    assert [q["text"] for q in labels["query"]] == [tokens[i] for i in indices]
+    # the hovered row and column get a label of their own where thinning left them out
+    overlay = root.locator(".hs-pattern-overlay")
+    side = overlay.bounding_box()["width"]
+    row, col = indices[3] + 1, indices[1] + 2
+    overlay.hover(position={"x": (col + 0.5) * side / n, "y": (row + 0.5) * side / n})
+    assert root.locator(".hs-axis-query .hs-axis-extra").inner_text() == tokens[row]
+    assert root.locator(".hs-axis-key .hs-axis-extra").inner_text() == tokens[col]
+    host.page.mouse.move(0, 0)
+    assert root.locator(".hs-axis-extra").first.is_hidden()
+    # zoom in until every row has room: the labels are the window's tokens, one per row
+    for _ in range(7):
+        root.locator(".hs-zoom-in").click()
+    window = host.page.eval_on_selector("#slot-a .hs-pattern-base", "c => c.width")
+    labels = root.evaluate(LABELS)
+    assert window == 8 and len(labels["query"]) == 8 and len(labels["key"]) == 8
+    first = labels["query"][0]["index"]
+    assert [q["text"] for q in labels["query"]] == tokens[first : first + 8]
+
+
 # --- 5. token text -------------------------------------------------------------------------------
 
 CHIPS = """(root) => Array.from(root.querySelectorAll('.hs-tok')).map((e) => ({
@@ -303,9 +371,11 @@ def test_control_characters_show_as_names_and_long_tokens_are_clipped(host: Host
     assert root.locator(".hs-tok[data-index='6']").evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
     host.page.hover("#slot-a .hs-tok[data-index='6']")
     assert quote_token(long) in host.tooltip("a")
-    # tooltips show them too
+    # tooltips and axis labels show the symbols too
     host.page.hover("#slot-a .hs-tok[data-index='1']")
     assert '"a‹NUL›b"' in host.tooltip("a")
+    labels = root.locator(".hs-axis-query .hs-axis-label:not(.hs-axis-extra)").all_text_contents()
+    assert labels[1:4] == ["a‹NUL›b", "‹BEL›", "‹ESC›[0m"]
 
 
 BIDI_ORDER = """(root) => {
@@ -340,8 +410,8 @@ def test_a_right_to_left_override_stays_inside_its_token(host: Host) -> None:
     xs = order["xs"]
     assert len(xs) > 5 and all(b > a for a, b in zip(xs, xs[1:])), order
     assert "\u2068" in order["text"] and "\u2069" in order["text"], order["text"]
-    # chips are isolates too
-    for selector in (".hs-tok",):
+    # the other places tokens show are isolates too
+    for selector in (".hs-tok", ".hs-axis-label"):
         assert root.locator(selector).first.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
 
 

@@ -6,7 +6,7 @@ import { buildLut, DIVERGING, levelOf, luminance, lutColor, parseHex, prefersDar
 import { atlasOffset, paintAtlas, paintPattern } from "../../js/renderers/paint";
 import { closeBidi, displayToken, FSI, isolatedToken, PDI, quoteToken, tokenSegments } from "../../js/renderers/text";
 import { startsWord } from "../../js/renderers/tokens";
-import { cellAt, cellBox, fullView, pan, zoom } from "../../js/renderers/viewport";
+import { cellAt, cellBox, fullView, labelPositions, labelStep, pan, zoom } from "../../js/renderers/viewport";
 
 test("the LUT interpolates between stops and maps weights to indices", () => {
   const lut = buildLut([
@@ -142,6 +142,18 @@ test("chips of one word stay together; whitespace starts a new word", () => {
     tokens.map((_, i) => startsWord(tokens, i)),
     [true, false, false, true, true, true, false, true, true, true],
   );
+});
+
+test("axis labels thin out to every 2nd, 5th, 10th… position when rows are small", () => {
+  assert.equal(labelStep(20, 11), 1);
+  assert.equal(labelStep(11, 11), 1);
+  assert.equal(labelStep(9.6, 11), 2);
+  assert.equal(labelStep(3, 11), 5);
+  assert.equal(labelStep(460 / 1024, 11), 50);
+  assert.equal(labelStep(0, 11), Infinity);
+  assert.deepEqual(labelPositions(0, 8, 1), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(labelPositions(256, 512, 50), [300, 350, 400, 450, 500, 550, 600, 650, 700, 750]);
+  assert.deepEqual(labelPositions(0, 8, Infinity), []);
 });
 
 test("chip text is black or white, whichever has at least 4.5:1 contrast on the colour", () => {
