@@ -11,7 +11,7 @@ import { RunQueue } from "./model/runs";
 import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
 import { button, h } from "./renderers/dom";
 import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
-import { ablationOf, changeScale, lossLevels, lossLine, patchingOf, type Ablation } from "./model/interventions";
+import { ablationOf, changeScale, lossLevels, lossLine, noLossLine, patchingOf, type Ablation } from "./model/interventions";
 import { AblationEffect } from "./renderers/next-tokens";
 import { PatternView } from "./renderers/pattern";
 import { TokenView } from "./renderers/tokens";
@@ -463,16 +463,16 @@ export class HeadscopeView {
   private pointToken(index: number, x: number, y: number): void {
     this.update(pointToken(this.state, index));
     const a = this.ablation();
-    const line = a === null ? null : lossLine(a, index);
+    const token = this.traits.tokens[index] ?? "";
+    const line = a === null ? null : lossLine(a, index, token);
     if (this.tokenColour === "loss" && a !== null) {
-      const head = `${index}: ${isolatedToken(this.traits.tokens[index] ?? "")}`;
-      this.tooltip.show([head, line ?? "loss –: the first token is not predicted"], x, y);
+      this.tooltip.show([line ?? noLossLine(index, token)], x, y);
       return;
     }
     const p = this.current();
     const pair = p === null ? null : tooltipPair(this.state, (mode, i) => strongest(p, mode, i));
     if (p === null || pair === null) {
-      this.tooltip.show([`${index}: ${isolatedToken(this.traits.tokens[index] ?? "")}`], x, y);
+      this.tooltip.show([`token ${index} ${isolatedToken(token)}`], x, y);
       return;
     }
     const lines = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));

@@ -709,11 +709,15 @@ def test_ablate_a_head_from_the_panel(host: Host, small_model: Any) -> None:
     i = int(np.argmax(np.abs(change))) + 1
     host.page.hover(f"#slot-a .hs-tok[data-index='{i}']")
     tip = host.tooltip("a")
-    line = f"loss {expected.clean_loss[i - 1]:.3f} → {expected.ablated_loss[i - 1]:.3f} ({signed(float(change[i - 1]))}) ablated"
-    assert line in tip, tip
-    top = expected.top_next(i)
     from display import quote_token  # the widget's display of token text
 
+    token = f"\u2068{quote_token(w.tokens[i])}\u2069"
+    line = (
+        f"loss of predicting {token} (token {i}): {expected.clean_loss[i - 1]:.3f} → {expected.ablated_loss[i - 1]:.3f}"
+        f" (clean → ablated, {signed(float(change[i - 1]))})"
+    )
+    assert line in tip, tip
+    top = expected.top_next(i)
     quoted = lambda pairs: [quote_token(t) for t, _ in pairs]  # noqa: E731
     assert root.locator(".hs-next-clean .hs-next-token").all_text_contents() == quoted(top["clean"])
     assert root.locator(".hs-next-ablated .hs-next-token").all_text_contents() == quoted(top["ablated"])

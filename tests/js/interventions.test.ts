@@ -6,6 +6,8 @@ import {
   divergingLevel,
   lossLevels,
   lossLine,
+  nextTokensTitle,
+  noLossLine,
   patchingOf,
   toggleHead,
   topNext,
@@ -60,8 +62,11 @@ test("an ablation decodes per-token loss, totals and the top next tokens", () =>
   assert.equal(t.change, -0.25);
   assert.equal(changeScale(a), 1);
   assert.deepEqual(Array.from(lossLevels(a)), [-1, 191, 0]);
-  assert.equal(lossLine(a, 1), "loss 1.000 → 1.500 (+0.500) ablated");
-  assert.equal(lossLine(a, 0), null);
+  // each number says what it is: the loss of predicting token 1, clean then ablated
+  assert.equal(lossLine(a, 1, "a"), 'loss of predicting \u2068"a"\u2069 (token 1): 1.000 → 1.500 (clean → ablated, +0.500)');
+  assert.equal(lossLine(a, 0, "<bos>"), null);
+  assert.equal(noLossLine(0, "<bos>"), 'token 0 \u2068"<bos>"\u2069 is not predicted: no token comes before it');
+  assert.equal(nextTokensTitle(2, "\x00"), 'next-token predictions after \u2068"‹NUL›"\u2069 (token 2), clean and ablated:');
   assert.deepEqual(topNext(a, 2, "clean").map((x) => x.token), ["<b>", "x"]);
   assert.deepEqual(topNext(a, 0, "ablated").map((x) => x.token), ["y", "<b>"]);
   assert.ok(Math.abs(topNext(a, 0, "ablated")[0].prob - 0.7) < 1e-6);
