@@ -123,7 +123,7 @@ export class HeadscopeView {
         select: (ref) => this.select(ref.layer, ref.head),
         hover: (ref, x, y) => {
           if (ref === null) this.tooltip.hide();
-          else this.tooltip.show(this.headLines(ref.layer, ref.head), x, y);
+          else this.tooltip.show(this.headLines(ref.layer, ref.head), x, y, this.side.atlas.cellClientBox(ref));
         },
       },
       {
@@ -155,7 +155,8 @@ export class HeadscopeView {
           select: (ref) => this.select(ref.layer, ref.head),
           hover: (ref, value, x, y) => {
             if (ref === null) this.tooltip.hide();
-            else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`, `patching effect ${Number.isNaN(value) ? "–" : value.toFixed(3)}`], x, y);
+            else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`, `patching effect ${Number.isNaN(value) ? "–" : value.toFixed(3)}`], x, y,
+              this.side.patch.heatmap.cellClientBox(ref));
           },
         },
       },
@@ -464,22 +465,23 @@ export class HeadscopeView {
     this.update(pointToken(this.state, index));
     const a = this.ablation();
     const token = this.traits.tokens[index] ?? "";
+    const chip = this.tokens.chipAt(index);
     const line = a === null ? null : lossLine(a, index, token);
     if (this.tokenColour === "loss" && a !== null) {
-      this.tooltip.show([line ?? noLossLine(index, token)], x, y);
+      this.tooltip.show([line ?? noLossLine(index, token)], x, y, chip);
       return;
     }
     const p = this.current();
     const pair = p === null ? null : tooltipPair(this.state, (mode, i) => strongest(p, mode, i));
     if (p === null || pair === null) {
-      this.tooltip.show([`token ${index} ${isolatedToken(token)}`], x, y);
+      this.tooltip.show([`token ${index} ${isolatedToken(token)}`], x, y, chip);
       return;
     }
-    const lines = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));
+    const [pairLine, weightLine] = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));
     const anchored = this.state.focus !== null && this.state.focus !== index;
-    const hint = anchored ? "" : this.state.mode === "query" ? "strongest key" : "strongest query";
-    const shown = hint ? [...lines, `(${hint})`] : lines;
-    this.tooltip.show(line === null ? shown : [...shown, line], x, y);
+    const hint = anchored ? "" : this.state.mode === "query" ? " (strongest key)" : " (strongest query)";
+    // the ablation's loss line for this token is in the effect panel under the tokens already
+    this.tooltip.show([pairLine, weightLine + hint], x, y, chip);
   }
 
   private pointCell(cell: { query: number; key: number } | null, x: number, y: number): void {
@@ -489,7 +491,8 @@ export class HeadscopeView {
       this.tooltip.hide();
       return;
     }
-    this.tooltip.show(pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key)), x, y);
+    const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
+    this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
   }
 }
 

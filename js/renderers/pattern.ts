@@ -14,6 +14,7 @@ import { button, context2d, cssVar, fitToBox, h } from "./dom";
 import { Legend } from "./legend";
 import { paintPattern } from "./paint";
 import { displayToken } from "./text";
+import type { Box } from "./tooltip";
 import { cellAt, cellBox, fullView, isZoomed, labelPositions, labelStep, pan, zoom, type Viewport } from "./viewport";
 
 export interface PatternEvents {
@@ -30,6 +31,8 @@ export interface Marks {
 const ZOOM_STEP = 0.5;
 /** Closest distance between two axis labels, CSS px (the labels are 11 px text). */
 const LABEL_PITCH = 11;
+/** Smallest box the tooltip keeps clear around a hovered cell, CSS px. */
+const MIN_CELL_BOX = 12;
 
 /** One axis of token labels: the element, its labels by position, and the pointer's label. */
 interface Axis {
@@ -131,6 +134,21 @@ export class PatternView {
   setMarks(marks: Marks): void {
     this.marks = marks;
     this.drawOverlay();
+  }
+
+  /** The client box of `cell` (at least {@link MIN_CELL_BOX} px around the pointer), for the tooltip. */
+  cellClientBox(cell: Cell, clientX: number, clientY: number): Box {
+    const rect = this.overlay.getBoundingClientRect();
+    const box = cellBox(this.view, rect.width, rect.height, cell);
+    const half = MIN_CELL_BOX / 2;
+    const around = { left: clientX - half, top: clientY - half, right: clientX + half, bottom: clientY + half };
+    if (box === null) return around;
+    return {
+      left: Math.min(around.left, rect.left + box.x),
+      top: Math.min(around.top, rect.top + box.y),
+      right: Math.max(around.right, rect.left + box.x + box.w),
+      bottom: Math.max(around.bottom, rect.top + box.y + box.h),
+    };
   }
 
   dispose(): void {

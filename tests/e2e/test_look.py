@@ -415,6 +415,69 @@ def test_a_right_to_left_override_stays_inside_its_token(host: Host) -> None:
         assert root.locator(selector).first.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
 
 
+# (6. the ablation's wording: tests/js/interventions.test.ts and test_host_page.py)
+
+
+# --- 7. tooltips ---------------------------------------------------------------------------------
+
+BOXES = """([root, hovered]) => {
+  const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, w: r.width, h: r.height }; };
+  const keep = Array.from(root.querySelectorAll('.hs-header, .hs-section-title, .hs-ablation-total, .hs-loss-line, .hs-next-title'))
+    .filter((e) => e.getBoundingClientRect().height > 0).map((e) => ({ name: e.className + ' ' + e.textContent.slice(0, 20), ...box(e) }));
+  return { tip: box(root.querySelector('.hs-tooltip')), root: box(root), keep, hovered: hovered ? box(hovered) : null };
+}"""
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1 and a["top"] < b["bottom"] - 1 and b["top"] < a["bottom"] - 1
+
+
+def check_tooltip_clear(host: Host, root: Any, hovered: Any | None, target: dict[str, float] | None = None) -> None:
+    host.tooltip("a")
+    b = host.page.evaluate(BOXES, [root.element_handle(), hovered.element_handle() if hovered else None])
+    tip = b["tip"]
+    what = b["hovered"] or target
+    assert what is not None and not overlap(tip, what), (tip, what)
+    for k in b["keep"]:
+        assert not overlap(tip, k), (tip, k)
+    r = b["root"]
+    assert r["left"] <= tip["left"] and tip["right"] <= r["right"] and r["top"] <= tip["top"] and tip["bottom"] <= r["bottom"]
+
+
+def test_tooltips_keep_clear_of_the_hovered_thing_and_the_headings(host: Host, small_model: Any) -> None:
+    import headscope
+
+    w = headscope.show(small_model, "The cat sat on the mat. The cat sat on the mat. The cat sat.")
+    w.ablate([(1, 2)])
+    root = host.mount("a", w)
+    # token chips, first and last rows: the ablation's headline lies right under the tokens
+    for i in (1, 8, len(w.tokens) - 3, len(w.tokens) - 1):
+        chip = root.locator(f".hs-tok[data-index='{i}']")
+        chip.hover()
+        check_tooltip_clear(host, root, chip)
+    root.locator(".hs-mode-query").click()  # attention colours: longer tooltips
+    chip = root.locator(f".hs-tok[data-index='{len(w.tokens) - 2}']")
+    chip.hover()
+    check_tooltip_clear(host, root, chip)
+    # atlas cells in the side panel: the tooltip opens away from the panel's headings
+    atlas = root.locator(".hs-atlas-canvas")
+    box = atlas.bounding_box()
+    pitch = (box["width"] - 26) / w.n_heads
+    for layer, head in ((0, 0), (1, 3)):
+        x, y = 26 + (head + 0.5) * pitch - 1, 18 + (layer + 0.5) * pitch - 1
+        atlas.hover(position={"x": x, "y": y})
+        cell = {"left": box["x"] + 26 + head * pitch, "top": box["y"] + 18 + layer * pitch}
+        cell.update(right=cell["left"] + pitch - 3, bottom=cell["top"] + pitch - 3)
+        check_tooltip_clear(host, root, None, cell)
+    # pattern cells near the edges
+    overlay = root.locator(".hs-pattern-overlay")
+    ob = overlay.bounding_box()
+    for fx, fy in ((0.05, 0.05), (0.95, 0.97), (0.5, 0.5)):
+        overlay.hover(position={"x": fx * ob["width"], "y": fy * ob["height"]})
+        px, py = ob["x"] + fx * ob["width"], ob["y"] + fy * ob["height"]
+        check_tooltip_clear(host, root, None, {"left": px - 4, "top": py - 4, "right": px + 4, "bottom": py + 4})
+
+
 # --- tier B: JupyterLab's own theme switch -------------------------------------------------------
 
 KERNEL_IDLE = """() => {

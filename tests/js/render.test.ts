@@ -6,6 +6,7 @@ import { buildLut, DIVERGING, levelOf, luminance, lutColor, parseHex, prefersDar
 import { atlasOffset, paintAtlas, paintPattern } from "../../js/renderers/paint";
 import { closeBidi, displayToken, FSI, isolatedToken, PDI, quoteToken, tokenSegments } from "../../js/renderers/text";
 import { startsWord } from "../../js/renderers/tokens";
+import { intersects, placeTooltip, type Box } from "../../js/renderers/tooltip";
 import { cellAt, cellBox, fullView, labelPositions, labelStep, pan, zoom } from "../../js/renderers/viewport";
 
 test("the LUT interpolates between stops and maps weights to indices", () => {
@@ -154,6 +155,32 @@ test("axis labels thin out to every 2nd, 5th, 10th… position when rows are sma
   assert.deepEqual(labelPositions(0, 8, 1), [0, 1, 2, 3, 4, 5, 6, 7]);
   assert.deepEqual(labelPositions(256, 512, 50), [300, 350, 400, 450, 500, 550, 600, 650, 700, 750]);
   assert.deepEqual(labelPositions(0, 8, Infinity), []);
+});
+
+test("the tooltip goes beside its target and keeps clear of what it must not cover", () => {
+  const bounds: Box = { left: 0, top: 0, right: 1000, bottom: 800 };
+  const target: Box = { left: 100, top: 100, right: 120, bottom: 120 };
+  const below = placeTooltip(200, 40, target, bounds, [], false);
+  assert.deepEqual(below, { x: 100, y: 128 });
+  // a heading under the target: the tooltip goes to the right instead
+  const heading: Box = { left: 0, top: 125, right: 1000, bottom: 140 };
+  const right = placeTooltip(200, 40, target, bounds, [{ box: heading, weight: 1 }], false);
+  const box = (p: { x: number; y: number }): Box => ({ left: p.x, top: p.y, right: p.x + 200, bottom: p.y + 40 });
+  assert.ok(!intersects(box(right), heading) && !intersects(box(right), target), JSON.stringify(right));
+  // over the side panel it opens to the left first
+  const inPanel: Box = { left: 500, top: 100, right: 520, bottom: 120 };
+  assert.deepEqual(placeTooltip(200, 40, inPanel, bounds, [], true), { x: 292, y: 100 });
+  // with no room on the left it falls back to below
+  assert.deepEqual(placeTooltip(200, 40, target, bounds, [], true), { x: 100, y: 128 });
+  // a heading under the target and a title above-left: it slides up along the right side
+  const under: Box = { left: 0, top: 125, right: 1000, bottom: 140 };
+  const title: Box = { left: 0, top: 60, right: 90, bottom: 75 };
+  const keep = [under, title].map((b) => ({ box: b, weight: 1 }));
+  assert.deepEqual(placeTooltip(200, 60, { left: 100, top: 80, right: 120, bottom: 120 }, bounds, keep, false), { x: 128, y: 60 });
+  // at the right edge it stays inside the bounds and still off the target
+  const edge: Box = { left: 950, top: 100, right: 970, bottom: 120 };
+  const p = placeTooltip(200, 40, edge, bounds, [], false);
+  assert.ok(p.x + 200 <= 996 && !intersects(box(p), edge), JSON.stringify(p));
 });
 
 test("chip text is black or white, whichever has at least 4.5:1 contrast on the colour", () => {
