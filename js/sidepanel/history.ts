@@ -1,5 +1,5 @@
 /** Earlier prompts (newest first), each one click away. */
-import { button, h } from "../renderers/dom";
+import { button, fold, h } from "../renderers/dom";
 import { displayToken, isolate } from "../renderers/text";
 
 export class HistoryList {
@@ -8,10 +8,10 @@ export class HistoryList {
   private shown: readonly string[] = [];
 
   constructor(private readonly onPick: (prompt: string) => void) {
-    this.el = h("section", "hs-history");
+    this.el = fold("hs-history", "History", false);
     this.list = h("ol", "hs-history-list");
     this.list.setAttribute("aria-label", "Earlier prompts");
-    this.el.append(h("div", "hs-section-title", "History"), this.list);
+    this.el.append(this.list);
   }
 
   update(history: readonly string[], canRun: boolean): void {

@@ -1,4 +1,8 @@
-/** The side panel: the head atlas, known heads, scores, the prompt box, the history, ablation and patching. */
+/**
+ * The side panel: the head atlas, known heads, scores and the prompt box, always open; the
+ * history, ablation and patching as sections that open on demand (closed at first). In a wide
+ * widget the panel is as tall as the token and pattern column and scrolls inside.
+ */
 import { AtlasView, type AtlasEvents } from "../renderers/atlas";
 import { h } from "../renderers/dom";
 import { AblatePanel, type AblateEvents } from "./ablate";
@@ -41,6 +45,21 @@ export class SidePanel {
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
     this.el.append(atlasSection, this.known.el, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);
+    // an opened section scrolls into the panel's view (the panel scrolls inside a wide widget)
+    for (const section of [this.history.el, this.ablate.el, this.patch.el]) {
+      section.addEventListener("toggle", () => {
+        if (section instanceof HTMLDetailsElement && section.open) this.reveal(section);
+      });
+    }
+  }
+
+  /** Scroll the panel (not the page) so that as much of `section` as fits is in view. */
+  private reveal(section: HTMLElement): void {
+    const panel = this.el;
+    if (panel.scrollHeight <= panel.clientHeight) return;
+    const top = section.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
+    const bottom = top + section.offsetHeight;
+    if (bottom > panel.scrollTop + panel.clientHeight) panel.scrollTop = Math.min(top, bottom - panel.clientHeight);
   }
 
   dispose(): void {

@@ -677,6 +677,7 @@ def test_ablate_a_head_from_the_panel(host: Host, small_model: Any) -> None:
     pitch = (box["width"] - 26) / 4
     canvas.click(position={"x": 26 + 2.5 * pitch - 1, "y": 18 + 1.5 * pitch - 1})
     host.page.wait_for_function("() => window.hsModels.a.get('head') === 2 && window.hsModels.a.get('layer') === 1")
+    root.locator(".hs-ablate > summary").click()  # the section opens on demand
     toggle = root.locator(".hs-ablate-toggle")
     toggle.filter(has_text="Add L1 H2").wait_for()
     toggle.click()
@@ -737,6 +738,7 @@ def test_an_ablation_error_shows_and_the_view_stays(host: Host, small_model: Any
 
     w = headscope.show(small_model, "abc abc")
     root = host.mount("a", w)
+    root.locator(".hs-ablate > summary").click()  # the section opens on demand
     root.locator(".hs-ablate-toggle").click()  # layer 0, head 0
     root.locator(".hs-ablate-method").select_option("reference")
     reference = root.locator(".hs-ablate-reference")
@@ -761,6 +763,7 @@ def test_patching_from_the_panel_and_a_heatmap_click_selects_the_head(host: Host
     root = host.mount("a", w)
     assert root.locator(".hs-patch-result").is_hidden()
     assert root.locator(".hs-patch-clean").input_value() == "ab cd ab c"  # the current prompt
+    root.locator(".hs-patch > summary").click()  # the section opens on demand
     root.locator(".hs-patch-corrupted").fill("ab xd ab c")
     root.locator(".hs-patch-correct").fill("d")
     root.locator(".hs-patch-wrong").fill("x")

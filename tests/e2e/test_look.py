@@ -140,6 +140,7 @@ def test_palettes_match_the_page_at_creation_and_after_each_switch(host: Host, s
     w.patch(w.prompt, w.prompt.replace("cat", "dog", 1), metric="loss")
     set_theme(host, first)  # the page is already in this theme when the widget is created
     root = host.mount("a", w)
+    root.locator(".hs-patch > summary").click()
     check_palette(host, w, first)
     second = "light" if first == "dark" else "dark"
     set_theme(host, second)
@@ -248,10 +249,78 @@ def test_every_button_reads_at_4_5_to_1_hovered_or_not(host: Host, small_model: 
     w.ablate([(0, 1)])
     w.patch(w.prompt, "ab xd ab c", metric="loss")
     root = host.mount("a", w)
+    for name in ("history", "ablate", "patch"):
+        root.locator(f".hs-{name} > summary").click()
     root.locator(".hs-ablate-toggle").click()  # a head in the set: its remove button shows
     failures, lowest = contrast_failures(host.page, root)
     assert not failures, failures
     print(f"{theme}: lowest contrast of an enabled control {lowest}")
+
+
+# --- 3. layout -----------------------------------------------------------------------------------
+
+WORDS = (
+    "When Mary and John went to the store , John gave a drink to Mary because she was thirsty and tired after "
+    "the long walk through the park on a hot summer day in the middle of July , and then they both sat down "
+    "on a bench near the old fountain to rest for a while before going home , tired but happy ."
+).split()
+
+LAYOUT = """(root) => {
+  const body = root.querySelector('.hs-body').getBoundingClientRect();
+  const main = root.querySelector('.hs-main');
+  const side = root.querySelector('.hs-side');
+  const visible = (e) => e.getBoundingClientRect().height > 0;
+  const last = (e) => Math.max(...Array.from(e.children).filter(visible).map((c) => c.getBoundingClientRect().bottom));
+  const scrolls = side.scrollHeight > side.clientHeight + 1;
+  return {
+    height: root.getBoundingClientRect().height,
+    mainGap: body.bottom - last(main),
+    sideGap: scrolls ? 0 : side.getBoundingClientRect().bottom - last(side),
+  };
+}"""
+
+
+def test_the_widget_fits_a_1200_by_900_viewport(host: Host) -> None:
+    import headscope
+
+    cases = {
+        "builtin": headscope.show(None, "The cat sat on the mat. The cat sat on the mat."),
+        "builtin-64": headscope.show(None, "The quick brown fox jumps over the lazy dog. A stitch in time!!"),
+        "words-64": headscope.show_attention(
+            ["<|endoftext|>"] + [" " + t for t in WORDS[:63]],
+            structured_attention(["<|endoftext|>"] + [" " + t for t in WORDS[:63]], 12, 12),
+        ),
+    }
+    assert len(cases["builtin-64"].tokens) == 64 and len(cases["words-64"].tokens) == 64
+    heights = {}
+    for i, (name, w) in enumerate(cases.items()):
+        root = host.mount(f"w{i}", w)
+        m = root.evaluate(LAYOUT)
+        heights[name] = round(m["height"])
+        assert m["height"] <= 900, (name, m)
+        # neither column leaves a large blank stretch under its content
+        assert m["mainGap"] < 150 and m["sideGap"] < 250, (name, m)
+    print("heights:", heights)
+
+
+def test_closed_sections_open_from_the_keyboard(host: Host, small_model: Any) -> None:
+    import headscope
+
+    root = host.mount("a", headscope.show(small_model, "ab cd ab cd"))
+    ablate = root.locator(".hs-ablate")
+    assert ablate.get_attribute("open") is None and root.locator(".hs-ablate-run").is_hidden()
+    assert root.locator(".hs-patch").get_attribute("open") is None
+    # Tab from the Run button reaches the ablation section's title; Enter opens it, Space closes it
+    root.locator(".hs-run").focus()
+    host.page.keyboard.press("Tab")
+    assert host.page.evaluate("document.activeElement.parentElement.classList.contains('hs-ablate')")
+    host.page.keyboard.press("Enter")
+    assert ablate.get_attribute("open") is not None and root.locator(".hs-ablate-run").is_visible()
+    host.page.keyboard.press("Space")
+    assert ablate.get_attribute("open") is None
+    host.page.keyboard.press("Tab")
+    host.page.keyboard.press("Enter")
+    assert root.locator(".hs-patch-run").is_visible()
 
 
 # --- 4. axis labels ------------------------------------------------------------------------------
