@@ -20,7 +20,7 @@ import { pairLines, Tooltip } from "./renderers/tooltip";
 import { scoreLines, scoreOf, scoreTable, type ScoreTable } from "./model/scores";
 import { SidePanel } from "./sidepanel/panel";
 import { NO_SCORE } from "./sidepanel/scores";
-import { StatusLine } from "./sidepanel/status";
+import { ActionTracker, StatusLine, type ActionOrigin } from "./sidepanel/status";
 import { Store } from "./state/store";
 import {
   clampToLength,
@@ -70,6 +70,8 @@ export class HeadscopeView {
   private theme: Theme;
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
+  /** The side-panel action the kernel works on, so that its error shows next to its control. */
+  private readonly actions = new ActionTracker();
 
   constructor(
     private readonly model: AnyModel,
@@ -134,11 +136,12 @@ export class HeadscopeView {
         select: (ref) => this.select(ref.layer, ref.head),
         probe: () => {
           this.scoreChoice = "induction";
-          this.channel.send({ type: "probe" });
+          this.sendAction({ type: "probe" });
           this.renderScores();
         },
       },
       (prompt) => {
+        this.actionSent("run");
         this.runs.submit(prompt);
         this.renderPromptAndStatus();
       },
@@ -146,12 +149,12 @@ export class HeadscopeView {
         ablate: {
           ablate: (request) => {
             this.tokenColour = "loss";
-            this.channel.send({ type: "ablate", heads: request.heads, method: request.method, reference: request.reference });
+            this.sendAction({ type: "ablate", heads: request.heads, method: request.method, reference: request.reference });
           },
-          clear: () => this.channel.send({ type: "clear_ablation" }),
+          clear: () => this.sendAction({ type: "clear_ablation" }),
         },
         patch: {
-          patch: (request) => this.channel.send({ type: "patch", ...request }),
+          patch: (request) => this.sendAction({ type: "patch", ...request }),
           select: (ref) => this.select(ref.layer, ref.head),
           hover: (ref, value, x, y) => {
             if (ref === null) this.tooltip.hide();
@@ -362,7 +365,7 @@ export class HeadscopeView {
     const lut = lutFor(this.theme);
     if (this.scoreChoice !== NO_SCORE && table === null && this.scoresAskedFor !== t.runId) {
       this.scoresAskedFor = t.runId;
-      this.channel.send({ type: "request_scores" });
+      this.sendAction({ type: "request_scores" });
     }
     const values = table === null || this.scoreChoice === NO_SCORE ? null : scoreOf(table, this.scoreChoice);
     this.side.atlas.setTint(values, lut);
@@ -406,8 +409,28 @@ export class HeadscopeView {
     this.renderStatus();
   }
 
+  /** Send a side-panel action to the kernel, remembering where it came from. */
+  private sendAction(message: { type: keyof typeof ACTION_ORIGINS } & Record<string, unknown>): void {
+    this.actionSent(ACTION_ORIGINS[message.type]);
+    this.channel.send(message);
+    this.renderStatus();
+  }
+
+  /** An action of `origin` goes to the kernel: a failure now is shown next to its control. */
+  private actionSent(origin: ActionOrigin): void {
+    this.actions.sent(origin, this.traits, this.resultMark());
+  }
+
+  /** What changes when an action succeeds: run, ablation, patching and score ids. */
+  private resultMark(): string {
+    const t = this.traits;
+    return `${t.runId}|${t.ablationRunId}|${t.ablationHeads.join(";")}|${t.patchId}|${t.scoresRunId}`;
+  }
+
   private renderStatus(): void {
     const t = this.traits;
+    const failure = this.actions.observe(t, this.resultMark());
+    this.side.showError(failure?.origin ?? null, failure?.text ?? "");
     this.status.update({
       status: t.status,
       error: t.error,
@@ -495,6 +518,15 @@ export class HeadscopeView {
     this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
   }
 }
+
+/** The side-panel section each kernel message comes from (runs go through the prompt queue). */
+const ACTION_ORIGINS = {
+  probe: "probe",
+  request_scores: "scores",
+  ablate: "ablate",
+  clear_ablation: "ablate",
+  patch: "patch",
+} as const satisfies Record<string, ActionOrigin>;
 
 interface ThemeWatch {
   stop(): void;

@@ -2,6 +2,7 @@
 import type { HeadRef } from "../renderers/atlas";
 import { button, fold, h } from "../renderers/dom";
 import { headList, toggleHead } from "../model/interventions";
+import { ActionError } from "./status";
 
 /** "mean" averages over the prompt; "reference" over the text in the reference box. */
 export type AblateChoice = "zero" | "mean" | "reference";
@@ -36,6 +37,8 @@ export class AblatePanel {
   private readonly runButton: HTMLButtonElement;
   private readonly clearButton: HTMLButtonElement;
   private readonly note: HTMLElement;
+  /** The kernel's error when ablating failed, under the buttons. */
+  readonly error = new ActionError();
   private heads: [number, number][] = [];
   private appliedKey = "";
   private input: AblateInput | null = null;
@@ -76,6 +79,7 @@ export class AblatePanel {
       this.referenceLabel,
       this.reference,
       row,
+      this.error.el,
       this.note,
     );
   }

@@ -5,6 +5,7 @@ import { HeatmapView } from "../renderers/heatmap";
 import { Legend } from "../renderers/legend";
 import { topPatched, type Patching } from "../model/interventions";
 import { enterSubmits } from "./ablate";
+import { ActionError } from "./status";
 
 export type PatchMetric = "logit_diff" | "loss";
 
@@ -54,6 +55,8 @@ export class PatchPanel {
   private readonly summary: HTMLElement;
   private readonly list: HTMLOListElement;
   private shownPatchId = -1;
+  /** The kernel's error when patching failed, under the button. */
+  readonly error = new ActionError();
 
   constructor(private readonly events: PatchEvents, idPrefix: string) {
     this.el = fold("hs-patch", "Activation patching", false);
@@ -93,6 +96,7 @@ export class PatchPanel {
       field("Metric", this.metric),
       this.answers,
       row,
+      this.error.el,
       this.result,
     );
   }

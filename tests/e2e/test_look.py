@@ -547,6 +547,68 @@ def test_tooltips_keep_clear_of_the_hovered_thing_and_the_headings(host: Host, s
         check_tooltip_clear(host, root, None, {"left": px - 4, "top": py - 4, "right": px + 4, "bottom": py + 4})
 
 
+# --- 8. errors next to the action ----------------------------------------------------------------
+
+
+def in_viewport(page: Any, box: dict[str, float]) -> bool:
+    size = page.viewport_size
+    return box["y"] >= 0 and box["y"] + box["height"] <= size["height"] and box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
+
+
+def test_a_failed_patch_says_why_next_to_its_button(host: Host, small_model: Any) -> None:
+    import headscope
+
+    w = headscope.show(small_model, "ab cd ab c")
+    root = host.mount("a", w)
+    root.locator(".hs-patch > summary").click()
+    root.locator(".hs-patch-corrupted").fill("ab xd ab cc")  # one token more: the kernel refuses
+    root.locator(".hs-patch-correct").fill("d")
+    root.locator(".hs-patch-wrong").fill("x")
+    button = root.locator(".hs-patch-run")
+    button.click()
+    error = root.locator(".hs-patch .hs-action-error")
+    error.filter(has_text="same number of tokens").wait_for()
+    assert error.get_attribute("role") == "alert" and w.status == "error"
+    assert error.inner_text() == w.error
+    eb, bb = error.bounding_box(), button.bounding_box()
+    assert in_viewport(host.page, eb) and in_viewport(host.page, bb), (eb, bb)
+    assert 0 <= eb["y"] - (bb["y"] + bb["height"]) < 40, (eb, bb)  # right under the button
+    # only there: the other sections show no error
+    assert root.locator(".hs-action-error:visible").count() == 1
+    # fixed and run again: the error goes
+    root.locator(".hs-patch-corrupted").fill("ab xd ab c")
+    button.click()
+    root.locator(".hs-patch-result").wait_for(state="visible")
+    error.wait_for(state="hidden")
+    assert w.status == "ready"
+
+
+def test_run_ablate_and_score_errors_show_in_their_sections(host: Host, small_model: Any) -> None:
+    import headscope
+
+    w = headscope.show(small_model, "abc abc")
+    root = host.mount("a", w)
+    # ablation: an empty reference text
+    root.locator(".hs-ablate > summary").click()
+    root.locator(".hs-ablate-toggle").click()
+    root.locator(".hs-ablate-method").select_option("reference")
+    root.locator(".hs-ablate-run").click()
+    ablate_error = root.locator(".hs-ablate .hs-action-error")
+    ablate_error.filter(has_text="reference prompt 0 is empty").wait_for()
+    assert root.locator(".hs-action-error:visible").count() == 1
+    # a run error (a prompt longer than the context) moves to the prompt section
+    root.locator(".hs-prompt-input").fill("z" * 80)
+    root.locator(".hs-run").click()
+    run_error = root.locator(".hs-prompt .hs-action-error")
+    run_error.wait_for(state="visible")
+    assert run_error.inner_text() == w.error and ablate_error.is_hidden()
+    assert root.locator(".hs-action-error:visible").count() == 1
+    # and goes when a run succeeds
+    root.locator(".hs-prompt-input").fill("abc")
+    root.locator(".hs-run").click()
+    run_error.wait_for(state="hidden")
+
+
 # --- tier B: JupyterLab's own theme switch -------------------------------------------------------
 
 KERNEL_IDLE = """() => {

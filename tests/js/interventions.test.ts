@@ -16,7 +16,7 @@ import {
 } from "../../js/model/interventions";
 import { readTraits } from "../../js/model/traits";
 import type { AnyModel } from "../../js/model/anywidget";
-import { statusText } from "../../js/sidepanel/status";
+import { ActionTracker, statusText } from "../../js/sidepanel/status";
 
 function le(values: number[], kind: "f32" | "i32"): DataView {
   const buf = new ArrayBuffer(values.length * 4 + 3);
@@ -128,4 +128,34 @@ test("known heads are read as {role, layer, head}; malformed entries are dropped
   ]);
   assert.deepEqual(readTraits(model({ ...base, known_heads: "induction" })).knownHeads, []);
   assert.deepEqual(readTraits(model(base)).knownHeads, []);
+});
+
+test("a kernel error is shown next to the action that caused it, and only that one", () => {
+  const ready = { status: "ready" as const, error: "" };
+  const running = { status: "running" as const, error: "" };
+  const failed = (error: string) => ({ status: "error" as const, error });
+  const t = new ActionTracker();
+  assert.equal(t.observe(ready, "m0"), null);
+  // patch sent, the kernel runs it and fails
+  t.sent("patch", ready, "m0");
+  assert.equal(t.observe(ready, "m0"), null, "before the kernel answers");
+  assert.equal(t.observe(running, "m0"), null);
+  assert.deepEqual(t.observe(failed("ValueError: lengths"), "m0"), { origin: "patch", text: "ValueError: lengths" });
+  // retried: cleared at once; the same error after "running" shows again
+  t.sent("patch", failed("ValueError: lengths"), "m0");
+  assert.equal(t.observe(failed("ValueError: lengths"), "m0"), null, "the old error is not the new answer");
+  t.observe(running, "m0");
+  assert.equal(t.observe(failed("ValueError: lengths"), "m0")?.origin, "patch");
+  // a later success (another result) clears it
+  assert.equal(t.observe(ready, "m1"), null);
+  // an answer without a visible "running" (a synchronous kernel) counts when the error text is new
+  t.sent("ablate", ready, "m1");
+  assert.deepEqual(t.observe(failed("ValueError: empty reference"), "m1"), { origin: "ablate", text: "ValueError: empty reference" });
+  // a score request fails without changing the status
+  t.sent("scores", ready, "m1");
+  assert.deepEqual(t.observe({ status: "ready", error: "scores failed: boom" }, "m1"), { origin: "scores", text: "scores failed: boom" });
+  // a run that succeeded is forgotten, so a later error from Python is not blamed on it
+  t.sent("run", ready, "m1");
+  assert.equal(t.observe(ready, "m2"), null);
+  assert.equal(t.observe(failed("TypeError: from a notebook cell"), "m2"), null);
 });
