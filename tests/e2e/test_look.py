@@ -20,6 +20,8 @@ from test_host_page import TOKENS, Host, Kernel, host, random_attention, small_m
 
 pytestmark = pytest.mark.browser
 
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
 # --- palettes (js/renderers/lut.ts) ----------------------------------------------------------
 
 STOPS = {
@@ -609,6 +611,31 @@ def test_run_ablate_and_score_errors_show_in_their_sections(host: Host, small_mo
     run_error.wait_for(state="hidden")
 
 
+# --- pictures ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_pictures_of_both_themes(host: Host, theme: str) -> None:
+    """The built-in model's induction head, query locked, in each theme (README material:
+    tests/e2e/artifacts/widget-light.png and widget-dark.png)."""
+    import headscope
+    from headscope._builtin import builtin_card
+
+    layer, head = builtin_card()["roles"]["induction"][0]
+    set_theme(host, theme)
+    host.page.evaluate("(dark) => { document.body.style.background = dark ? '#111111' : '#ffffff'; }", theme == "dark")
+    w = headscope.show(None, "The cat sat on the mat. The cat sat on the mat.", layer=layer, head=head)
+    root = host.mount("a", w)
+    host.page.click("#slot-a .hs-tok[data-index='29']")  # lock the second "c"
+    host.page.hover("#slot-a .hs-tok[data-index='6']")  # the byte after the first "c"
+    host.tooltip("a")
+    assert root.bounding_box()["height"] <= 900
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / f"widget-{theme}.png"
+    root.screenshot(path=str(target))
+    assert target.stat().st_size > 10_000
+
+
 # --- tier B: JupyterLab's own theme switch -------------------------------------------------------
 
 KERNEL_IDLE = """() => {
@@ -668,6 +695,7 @@ def test_jupyterlab_dark_theme_at_creation_after_reload_and_on_switch(
     page.locator(".jp-OutputArea-output .headscope .hs-tok").first.wait_for(timeout=90_000)
     wait_palette(page, light=False)  # created while the page is dark
     widget = page.locator(".jp-OutputArea-output .headscope")
+    widget.screenshot(path=str(ARTIFACTS / "lab-dark.png"))
     failures, lowest = contrast_failures(page, widget)  # JupyterLab's own dark colours
     assert not failures, failures
     print(f"JupyterLab Dark: lowest contrast of an enabled control {lowest}")
@@ -678,6 +706,7 @@ def test_jupyterlab_dark_theme_at_creation_after_reload_and_on_switch(
     wait_palette(page, light=False)  # shown again after a reload in dark
     change_theme(page, "JupyterLab Light", light=True)
     wait_palette(page, light=True)  # and back
+    widget.screenshot(path=str(ARTIFACTS / "lab-light.png"))
     failures, lowest = contrast_failures(page, widget)
     assert not failures, failures
     print(f"JupyterLab Light: lowest contrast of an enabled control {lowest}")
