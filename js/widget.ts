@@ -10,16 +10,17 @@ import { HeadLoader, headKey } from "./model/heads";
 import { RunQueue } from "./model/runs";
 import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
 import { button, h } from "./renderers/dom";
-import { divergingLutFor, lutFor, themeOf } from "./renderers/lut";
-import { ablationOf, changeScale, lossLevels, lossLine, patchingOf, type Ablation } from "./model/interventions";
+import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
+import { ablationOf, changeScale, lossLevels, lossLine, noLossLine, patchingOf, type Ablation } from "./model/interventions";
 import { AblationEffect } from "./renderers/next-tokens";
 import { PatternView } from "./renderers/pattern";
 import { TokenView } from "./renderers/tokens";
-import { pairLines, quoteToken, Tooltip } from "./renderers/tooltip";
+import { isolatedToken } from "./renderers/text";
+import { pairLines, Tooltip } from "./renderers/tooltip";
 import { scoreLines, scoreOf, scoreTable, type ScoreTable } from "./model/scores";
 import { SidePanel } from "./sidepanel/panel";
 import { NO_SCORE } from "./sidepanel/scores";
-import { StatusLine } from "./sidepanel/status";
+import { ActionTracker, StatusLine, type ActionOrigin } from "./sidepanel/status";
 import { Store } from "./state/store";
 import {
   clampToLength,
@@ -65,9 +66,12 @@ export class HeadscopeView {
   /** The score that colours the atlas ("" for none), and the run whose scores we asked for. */
   private scoreChoice = NO_SCORE;
   private scoresAskedFor = -1;
-  private theme: "light" | "dark" = "light";
+  /** The palette every canvas and chip is painted in; only {@link repaintForTheme} changes it. */
+  private theme: Theme;
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
+  /** The side-panel action the kernel works on, so that its error shows next to its control. */
+  private readonly actions = new ActionTracker();
 
   constructor(
     private readonly model: AnyModel,
@@ -78,6 +82,9 @@ export class HeadscopeView {
     this.runs = new RunQueue(this.viewId, (request) => this.channel.send(request));
     this.traits = readTraits(model);
     this.root = h("div", "headscope");
+    // not in the page yet, so no computed style: the host's markers are the best guess until
+    // the view is attached (the theme watch then checks the stylesheet's answer)
+    this.theme = hostTheme(document);
     this.root.id = id;
     // Keys pressed inside the widget are ours. Jupyter's command-mode shortcuts (Notebook 7 runs
     // them in the capture phase) would swallow arrow keys, Escape and Enter; Lumino skips an
@@ -118,7 +125,7 @@ export class HeadscopeView {
         select: (ref) => this.select(ref.layer, ref.head),
         hover: (ref, x, y) => {
           if (ref === null) this.tooltip.hide();
-          else this.tooltip.show(this.headLines(ref.layer, ref.head), x, y);
+          else this.tooltip.show(this.headLines(ref.layer, ref.head), x, y, this.side.atlas.cellClientBox(ref));
         },
       },
       {
@@ -129,11 +136,12 @@ export class HeadscopeView {
         select: (ref) => this.select(ref.layer, ref.head),
         probe: () => {
           this.scoreChoice = "induction";
-          this.channel.send({ type: "probe" });
+          this.sendAction({ type: "probe" });
           this.renderScores();
         },
       },
       (prompt) => {
+        this.actionSent("run");
         this.runs.submit(prompt);
         this.renderPromptAndStatus();
       },
@@ -141,16 +149,17 @@ export class HeadscopeView {
         ablate: {
           ablate: (request) => {
             this.tokenColour = "loss";
-            this.channel.send({ type: "ablate", heads: request.heads, method: request.method, reference: request.reference });
+            this.sendAction({ type: "ablate", heads: request.heads, method: request.method, reference: request.reference });
           },
-          clear: () => this.channel.send({ type: "clear_ablation" }),
+          clear: () => this.sendAction({ type: "clear_ablation" }),
         },
         patch: {
-          patch: (request) => this.channel.send({ type: "patch", ...request }),
+          patch: (request) => this.sendAction({ type: "patch", ...request }),
           select: (ref) => this.select(ref.layer, ref.head),
           hover: (ref, value, x, y) => {
             if (ref === null) this.tooltip.hide();
-            else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`, `patching effect ${Number.isNaN(value) ? "–" : value.toFixed(3)}`], x, y);
+            else this.tooltip.show([`layer ${ref.layer}, head ${ref.head}`, `patching effect ${Number.isNaN(value) ? "–" : value.toFixed(3)}`], x, y,
+              this.side.patch.heatmap.cellClientBox(ref));
           },
         },
       },
@@ -171,7 +180,7 @@ export class HeadscopeView {
       }),
       this.channel.onConnection(() => this.disconnected()),
     );
-    this.themeWatch = watchTheme(() => this.repaintForTheme());
+    this.themeWatch = watchTheme(this.root, () => this.repaintForTheme());
     this.channel.send({ type: "view", view: this.viewId, open: true });
     this.sync();
   }
@@ -295,7 +304,7 @@ export class HeadscopeView {
   /** The host switched light/dark (JupyterLab theme, VS Code, OS): recolour the canvases. */
   private repaintForTheme(): void {
     const theme = themeOf(this.root);
-    if (theme === this.theme) return;
+    if (theme === null || theme === this.theme) return;
     this.theme = theme;
     this.atlasSource = null;
     this.renderAtlas();
@@ -338,7 +347,7 @@ export class HeadscopeView {
       canRun: this.canRun(),
       running,
       progress: t.patchProgress,
-      lut: divergingLutFor(themeOf(this.root)),
+      lut: divergingLutFor(this.theme),
     });
   }
 
@@ -353,10 +362,10 @@ export class HeadscopeView {
   private renderScores(): void {
     const t = this.traits;
     const table = this.scoreTableNow();
-    const lut = lutFor(themeOf(this.root));
+    const lut = lutFor(this.theme);
     if (this.scoreChoice !== NO_SCORE && table === null && this.scoresAskedFor !== t.runId) {
       this.scoresAskedFor = t.runId;
-      this.channel.send({ type: "request_scores" });
+      this.sendAction({ type: "request_scores" });
     }
     const values = table === null || this.scoreChoice === NO_SCORE ? null : scoreOf(table, this.scoreChoice);
     this.side.atlas.setTint(values, lut);
@@ -373,8 +382,7 @@ export class HeadscopeView {
     const source = this.model.get("atlas") as unknown;
     if (source !== this.atlasSource) {
       this.atlasSource = source;
-      this.theme = themeOf(this.root);
-      this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(themeOf(this.root)));
+      this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(this.theme));
     }
     this.side.atlas.setSelected({ layer: t.layer, head: t.head });
     this.side.known.update(t.knownHeads, { layer: t.layer, head: t.head });
@@ -395,14 +403,34 @@ export class HeadscopeView {
     this.shown = p;
     this.headError = "";
     this.pattern.setLoading(false);
-    this.pattern.setPattern(p, lutFor(themeOf(this.root)), `layer ${p.layer}, head ${p.head}`);
+    this.pattern.setPattern(p, lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
     this.pattern.setMarks(this.state);
     this.paintTokens();
     this.renderStatus();
   }
 
+  /** Send a side-panel action to the kernel, remembering where it came from. */
+  private sendAction(message: { type: keyof typeof ACTION_ORIGINS } & Record<string, unknown>): void {
+    this.actionSent(ACTION_ORIGINS[message.type]);
+    this.channel.send(message);
+    this.renderStatus();
+  }
+
+  /** An action of `origin` goes to the kernel: a failure now is shown next to its control. */
+  private actionSent(origin: ActionOrigin): void {
+    this.actions.sent(origin, this.traits, this.resultMark());
+  }
+
+  /** What changes when an action succeeds: run, ablation, patching and score ids. */
+  private resultMark(): string {
+    const t = this.traits;
+    return `${t.runId}|${t.ablationRunId}|${t.ablationHeads.join(";")}|${t.patchId}|${t.scoresRunId}`;
+  }
+
   private renderStatus(): void {
     const t = this.traits;
+    const failure = this.actions.observe(t, this.resultMark());
+    this.side.showError(failure?.origin ?? null, failure?.text ?? "");
     this.status.update({
       status: t.status,
       error: t.error,
@@ -444,13 +472,13 @@ export class HeadscopeView {
     const { focus, mode, locked } = this.state;
     const a = this.ablation();
     const loss = this.tokenColour === "loss" && a !== null;
-    const diverging = divergingLutFor(themeOf(this.root));
+    const diverging = divergingLutFor(this.theme);
     if (loss) {
       this.tokens.paint(lossLevels(a), focus, locked, diverging);
     } else {
       const p = this.current();
       const levels = p !== null && focus !== null ? focusLevels(p, mode, focus) : null;
-      this.tokens.paint(levels, focus, locked, lutFor(themeOf(this.root)));
+      this.tokens.paint(levels, focus, locked, lutFor(this.theme));
     }
     const position = focus ?? this.state.hoverToken;
     this.effect.update(a, this.traits.tokens, position, diverging, a === null ? 1 : changeScale(a), loss);
@@ -459,23 +487,24 @@ export class HeadscopeView {
   private pointToken(index: number, x: number, y: number): void {
     this.update(pointToken(this.state, index));
     const a = this.ablation();
-    const line = a === null ? null : lossLine(a, index);
+    const token = this.traits.tokens[index] ?? "";
+    const chip = this.tokens.chipAt(index);
+    const line = a === null ? null : lossLine(a, index, token);
     if (this.tokenColour === "loss" && a !== null) {
-      const head = `${index}: ${quoteToken(this.traits.tokens[index] ?? "")}`;
-      this.tooltip.show([head, line ?? "loss –: the first token is not predicted"], x, y);
+      this.tooltip.show([line ?? noLossLine(index, token)], x, y, chip);
       return;
     }
     const p = this.current();
     const pair = p === null ? null : tooltipPair(this.state, (mode, i) => strongest(p, mode, i));
     if (p === null || pair === null) {
-      this.tooltip.show([`${index}: ${JSON.stringify(this.traits.tokens[index] ?? "")}`], x, y);
+      this.tooltip.show([`token ${index} ${isolatedToken(token)}`], x, y, chip);
       return;
     }
-    const lines = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));
+    const [pairLine, weightLine] = pairLines(this.traits.tokens, pair.query, pair.key, weight(p, pair.query, pair.key));
     const anchored = this.state.focus !== null && this.state.focus !== index;
-    const hint = anchored ? "" : this.state.mode === "query" ? "strongest key" : "strongest query";
-    const shown = hint ? [...lines, `(${hint})`] : lines;
-    this.tooltip.show(line === null ? shown : [...shown, line], x, y);
+    const hint = anchored ? "" : this.state.mode === "query" ? " (strongest key)" : " (strongest query)";
+    // the ablation's loss line for this token is in the effect panel under the tokens already
+    this.tooltip.show([pairLine, weightLine + hint], x, y, chip);
   }
 
   private pointCell(cell: { query: number; key: number } | null, x: number, y: number): void {
@@ -485,9 +514,19 @@ export class HeadscopeView {
       this.tooltip.hide();
       return;
     }
-    this.tooltip.show(pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key)), x, y);
+    const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
+    this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
   }
 }
+
+/** The side-panel section each kernel message comes from (runs go through the prompt queue). */
+const ACTION_ORIGINS = {
+  probe: "probe",
+  request_scores: "scores",
+  ablate: "ablate",
+  clear_ablation: "ablate",
+  patch: "patch",
+} as const satisfies Record<string, ActionOrigin>;
 
 interface ThemeWatch {
   stop(): void;
@@ -495,15 +534,20 @@ interface ThemeWatch {
 
 /**
  * Calls `changed` when the page may have switched between light and dark: JupyterLab flips
- * `data-jp-theme-light` on <body>, VS Code swaps body classes, other hosts follow the OS.
+ * `data-jp-theme-light` on <body>, VS Code swaps body classes, other hosts follow the OS. Also
+ * when `root` gets a box: it is attached (first render, a reload, a notebook that windows its
+ * cells out and back) or shown again, and only then can its computed style be read.
  */
-function watchTheme(changed: () => void): ThemeWatch {
+function watchTheme(root: HTMLElement, changed: () => void): ThemeWatch {
+  const resize = new ResizeObserver(changed);
+  resize.observe(root);
   const observer = new MutationObserver(changed);
   observer.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light", "data-jp-theme-name"] });
   const media = window.matchMedia("(prefers-color-scheme: dark)");
   media.addEventListener("change", changed);
   return {
     stop: () => {
+      resize.disconnect();
       observer.disconnect();
       media.removeEventListener("change", changed);
     },

@@ -2,6 +2,7 @@
  * Ablation and patching results as the kernel sends them (docs/wire.md, `ablation_*` and
  * `patch_*` traits), decoded into checked tables. Pure functions: no DOM here.
  */
+import { isolatedToken } from "../renderers/text";
 import type { Traits } from "./traits";
 
 export interface TopToken {
@@ -102,11 +103,28 @@ export function lossLevels(a: Ablation): Int16Array {
   return out;
 }
 
-/** "loss 2.310 → 3.050 (+0.740)" for one token, or null for the first token. */
-export function lossLine(a: Ablation, i: number): string | null {
+/**
+ * What the ablation did to predicting token `i` (from the tokens before it), each number named:
+ * `loss of predicting "n" (token 60): 1.232 → 3.252 (clean → ablated, +2.020)`. Null for the
+ * first token, which nothing predicts.
+ */
+export function lossLine(a: Ablation, i: number, token: string): string | null {
   const d = lossChange(a, i);
   if (Number.isNaN(d)) return null;
-  return `loss ${a.clean[i].toFixed(3)} → ${a.ablated[i].toFixed(3)} (${signed(d)}) ablated`;
+  return (
+    `loss of predicting ${isolatedToken(token)} (token ${i}): ` +
+    `${a.clean[i].toFixed(3)} → ${a.ablated[i].toFixed(3)} (clean → ablated, ${signed(d)})`
+  );
+}
+
+/** The line for a token without a loss (the first one). */
+export function noLossLine(i: number, token: string): string {
+  return `token ${i} ${isolatedToken(token)} is not predicted: no token comes before it`;
+}
+
+/** The heading of the next-token lists at position `i`. */
+export function nextTokensTitle(i: number, token: string): string {
+  return `next-token predictions after ${isolatedToken(token)} (token ${i}), clean and ablated:`;
 }
 
 export function signed(value: number, digits = 3): string {

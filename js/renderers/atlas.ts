@@ -6,6 +6,7 @@
 import { beginCanvas, context2d, cssVar, h } from "./dom";
 import { cssColor, levelOf } from "./lut";
 import { paintAtlas } from "./paint";
+import type { Box } from "./tooltip";
 
 export interface AtlasLayout {
   readonly nLayers: number;
@@ -57,6 +58,13 @@ export function atlasHeadAt(layout: AtlasLayout, x: number, y: number): HeadRef 
 export function atlasCellOrigin(layout: AtlasLayout, ref: HeadRef): { x: number; y: number } {
   const pitch = layout.cell + layout.gap;
   return { x: layout.left + ref.head * pitch, y: layout.top + ref.layer * pitch };
+}
+
+/** The client box of cell `ref` of a grid drawn on `canvas`. */
+export function cellClientBox(canvas: HTMLCanvasElement, layout: AtlasLayout, ref: HeadRef): Box {
+  const rect = canvas.getBoundingClientRect();
+  const { x, y } = atlasCellOrigin(layout, ref);
+  return { left: rect.left + x, top: rect.top + y, right: rect.left + x + layout.cell, bottom: rect.top + y + layout.cell };
 }
 
 /** Selection after an arrow key: left/right move the head, up/down the layer; clamped. */
@@ -133,6 +141,11 @@ export class AtlasView {
         `Selected: layer ${ref.layer}, head ${ref.head}. Arrow keys change the head.`,
     );
     this.draw();
+  }
+
+  /** The client box of a head's thumbnail (the tooltip keeps clear of it). */
+  cellClientBox(ref: HeadRef): Box {
+    return cellClientBox(this.canvas, this.layout, ref);
   }
 
   dispose(): void {

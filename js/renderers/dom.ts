@@ -57,3 +57,14 @@ export function beginCanvas(
 export function cssVar(el: Element, name: string, fallback: string): string {
   return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
 }
+
+/**
+ * A collapsible side-panel section: `<details>` with its title as the `<summary>` (focusable,
+ * and Enter or Space opens and closes it).
+ */
+export function fold(className: string, title: string, open: boolean): HTMLDetailsElement {
+  const el = h("details", `${className} hs-fold`);
+  el.open = open;
+  el.append(h("summary", "hs-section-title hs-fold-title", title));
+  return el;
+}

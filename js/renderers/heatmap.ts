@@ -3,9 +3,10 @@
  * a click or the arrow keys select a head. Values are coloured on a diverging scale from
  * `-range` to `range`.
  */
-import { atlasCellOrigin, atlasHeadAt, atlasLayout, moveSelection, type AtlasLayout, type HeadRef } from "./atlas";
+import { atlasCellOrigin, atlasHeadAt, atlasLayout, cellClientBox, moveSelection, type AtlasLayout, type HeadRef } from "./atlas";
 import { beginCanvas, cssVar, h } from "./dom";
 import { cssColor } from "./lut";
+import type { Box } from "./tooltip";
 import { divergingLevel } from "../model/interventions";
 
 export interface HeatmapEvents {
@@ -64,6 +65,11 @@ export class HeatmapView {
   valueAt(ref: HeadRef): number {
     const v = this.values[ref.layer * this.layout.nHeads + ref.head];
     return v === undefined ? NaN : v;
+  }
+
+  /** The client box of a head's cell (the tooltip keeps clear of it). */
+  cellClientBox(ref: HeadRef): Box {
+    return cellClientBox(this.canvas, this.layout, ref);
   }
 
   dispose(): void {

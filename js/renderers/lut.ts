@@ -85,13 +85,21 @@ export function cssColor(lut: Uint8ClampedArray, index: number): string {
   return `rgb(${r}, ${g}, ${b})`;
 }
 
-/** Whether dark text is readable on this colour (relative luminance above ~0.4). */
-export function prefersDarkText([r, g, b]: Rgb): boolean {
+/** Relative luminance (WCAG 2) of an sRGB colour. */
+export function luminance([r, g, b]: Rgb): number {
   const lin = (c: number): number => {
     const s = c / 255;
     return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
   };
-  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b) > 0.4;
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+/**
+ * Whether black text reads better than white on this colour. At luminance 0.179 both have the
+ * same contrast (4.58:1), so the better of the two is always at least 4.5:1.
+ */
+export function prefersDarkText(rgb: Rgb): boolean {
+  return luminance(rgb) > 0.179;
 }
 
 const luts = new Map<Theme, Uint8ClampedArray>();
@@ -106,9 +114,30 @@ export function lutFor(theme: Theme): Uint8ClampedArray {
   return lut;
 }
 
-/** The theme of the host around `el`, decided by the stylesheet's `--hs-scheme` variable. */
-export function themeOf(el: Element): Theme {
-  return getComputedStyle(el).getPropertyValue("--hs-scheme").trim() === "dark" ? "dark" : "light";
+/**
+ * The theme of the host around `el`, decided by the stylesheet's `--hs-scheme` variable, or by
+ * the host's own markers while the stylesheet does not apply yet. Null while `el` is not in the
+ * document: a detached element has no computed style, so there is nothing to read yet.
+ */
+export function themeOf(el: Element): Theme | null {
+  if (!el.isConnected) return null;
+  const scheme = getComputedStyle(el).getPropertyValue("--hs-scheme").trim();
+  if (scheme === "dark" || scheme === "light") return scheme;
+  return hostTheme(el.ownerDocument);
+}
+
+/** The host page's theme from its markers: JupyterLab, VS Code, then the OS preference. */
+export function hostTheme(doc: Document): Theme {
+  const body = doc.body;
+  const jupyter = body?.getAttribute("data-jp-theme-light");
+  if (jupyter === "false") return "dark";
+  if (jupyter === "true") return "light";
+  const classes = body?.classList;
+  if (classes?.contains("vscode-dark")) return "dark";
+  if (classes?.contains("vscode-high-contrast") && !classes.contains("vscode-high-contrast-light")) return "dark";
+  if (classes?.contains("vscode-light") || classes?.contains("vscode-high-contrast-light")) return "light";
+  const view = doc.defaultView;
+  return view !== null && view.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
 }
 
 const divergingLuts = new Map<Theme, Uint8ClampedArray>();

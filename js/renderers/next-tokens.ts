@@ -1,17 +1,19 @@
 /**
  * The ablation's effect under the token view: the total loss change, the loss-change colour
- * scale, and the top predicted next tokens at the hovered (or locked) position, clean against
- * ablated. Token strings are untrusted: textContent only.
+ * scale, and, at the hovered (or locked) position, two separate things: the loss of predicting
+ * that token, and the top predicted next tokens after it, clean against ablated. Token strings
+ * are untrusted: textContent only, through the shared display transform.
  */
-import { headList, lossLine, signed, topNext, totals, type Ablation } from "../model/interventions";
+import { headList, lossLine, nextTokensTitle, noLossLine, signed, topNext, totals, type Ablation } from "../model/interventions";
 import { h } from "./dom";
 import { Legend } from "./legend";
-import { quoteToken } from "./tooltip";
+import { quoteToken } from "./text";
 
 export class AblationEffect {
   readonly el: HTMLElement;
   private readonly total: HTMLElement;
   readonly legend = new Legend("loss change");
+  private readonly loss: HTMLElement;
   private readonly position: HTMLElement;
   private readonly clean: HTMLOListElement;
   private readonly ablated: HTMLOListElement;
@@ -21,6 +23,7 @@ export class AblationEffect {
     this.el.hidden = true;
     this.total = h("p", "hs-ablation-total");
     this.total.setAttribute("role", "status");
+    this.loss = h("p", "hs-loss-line");
     this.position = h("p", "hs-next-title hs-hint");
     this.clean = h("ol", "hs-next-list hs-next-clean");
     this.ablated = h("ol", "hs-next-list hs-next-ablated");
@@ -30,7 +33,7 @@ export class AblationEffect {
     const right = h("div", "hs-next-column");
     right.append(h("div", "hs-field-label", "ablated"), this.ablated);
     columns.append(left, right);
-    this.el.append(this.total, this.legend.el, this.position, columns);
+    this.el.append(this.total, this.legend.el, this.loss, this.position, columns);
   }
 
   update(a: Ablation | null, tokens: readonly string[], position: number | null, lut: Uint8ClampedArray, scale: number, showLegend: boolean): void {
@@ -46,9 +49,9 @@ export class AblationEffect {
       this.legend.paint(lut);
     }
     const p = position ?? a.seqLen - 1;
-    const line = lossLine(a, p);
-    this.position.textContent =
-      `Next token after ${p} ${quoteToken(tokens[p] ?? "")}` + (line === null ? "" : ` · this token's ${line}`);
+    const token = tokens[p] ?? "";
+    this.loss.textContent = lossLine(a, p, token) ?? noLossLine(p, token);
+    this.position.textContent = nextTokensTitle(p, token);
     fill(this.clean, topNext(a, p, "clean"));
     fill(this.ablated, topNext(a, p, "ablated"));
   }

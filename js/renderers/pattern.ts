@@ -3,13 +3,19 @@
  * offscreen canvas holds one ImageData painted through the LUT; the visible canvas shows the
  * zoom window at native resolution (scaled by CSS with `image-rendering: pixelated`); an overlay
  * canvas carries the crosshair. Hit-testing is arithmetic on the {@link Viewport}.
+ *
+ * Token labels run down the left (queries) and along the top (keys) of the zoom window: every
+ * token when there is room, else every 2nd, 5th, 10th… so that labels never crowd. They are DOM
+ * text (`textContent`, through the shared display transform) placed in percent of the window.
  */
 import type { HeadPattern } from "../model/head";
 import type { Cell, Mode } from "../state/view-state";
 import { button, context2d, cssVar, fitToBox, h } from "./dom";
 import { Legend } from "./legend";
 import { paintPattern } from "./paint";
-import { cellAt, cellBox, fullView, isZoomed, pan, zoom, type Viewport } from "./viewport";
+import { displayToken } from "./text";
+import type { Box } from "./tooltip";
+import { cellAt, cellBox, fullView, isZoomed, labelPositions, labelStep, pan, zoom, type Viewport } from "./viewport";
 
 export interface PatternEvents {
   point(cell: Cell | null, clientX: number, clientY: number): void;
@@ -23,6 +29,18 @@ export interface Marks {
 }
 
 const ZOOM_STEP = 0.5;
+/** Closest distance between two axis labels, CSS px (the labels are 11 px text). */
+const LABEL_PITCH = 11;
+/** Smallest box the tooltip keeps clear around a hovered cell, CSS px. */
+const MIN_CELL_BOX = 12;
+
+/** One axis of token labels: the element, its labels by position, and the pointer's label. */
+interface Axis {
+  readonly el: HTMLElement;
+  labels: Map<number, HTMLElement>;
+  /** The hovered or focused position's label, where thinning left that position out. */
+  readonly extra: HTMLElement;
+}
 
 export class PatternView {
   readonly el: HTMLElement;
@@ -33,6 +51,13 @@ export class PatternView {
   private readonly range: HTMLElement;
   private readonly resetButton: HTMLButtonElement;
   private readonly resize: ResizeObserver;
+  private readonly queryAxis: Axis;
+  private readonly keyAxis: Axis;
+  /** What the labels show now (window, step, tokens), to rebuild them only when it changes. */
+  private labelled = "";
+  private tokens: readonly string[] = [];
+  /** Bumped by every {@link setPattern}: new tokens may sit in the same window. */
+  private painted = 0;
   private pattern: HeadPattern | null = null;
   private view: Viewport = fullView(1);
   private marks: Marks = { hoverCell: null, focus: null, mode: "query" };
@@ -51,6 +76,13 @@ export class PatternView {
 
     const stage = h("div", "hs-pattern-stage");
     stage.append(this.base, this.overlay);
+    this.queryAxis = { el: h("div", "hs-axis hs-axis-query"), labels: new Map(), extra: h("span", "hs-axis-label hs-axis-on hs-axis-extra") };
+    this.keyAxis = { el: h("div", "hs-axis hs-axis-key"), labels: new Map(), extra: h("span", "hs-axis-label hs-axis-on hs-axis-extra") };
+    const corner = h("div", "hs-axis-corner");
+    corner.append(h("span", "hs-axis-name hs-axis-name-key", "key →"), h("span", "hs-axis-name hs-axis-name-query", "query ↓"));
+    for (const el of [this.queryAxis.el, this.keyAxis.el, corner]) el.setAttribute("aria-hidden", "true");
+    const figure = h("div", "hs-pattern-figure");
+    figure.append(corner, this.keyAxis.el, this.queryAxis.el, stage, this.legend.el);
     const toolbar = h("div", "hs-pattern-toolbar");
     toolbar.append(
       button("hs-zoom-in", "+", () => this.zoomBy(ZOOM_STEP), "Zoom in"),
@@ -58,7 +90,7 @@ export class PatternView {
       this.resetButton,
       this.range,
     );
-    this.el.append(toolbar, stage, this.legend.el);
+    this.el.append(toolbar, figure);
 
     this.bindPointer();
     this.resize = new ResizeObserver(() => this.drawOverlay());
@@ -69,10 +101,15 @@ export class PatternView {
     return this.pattern?.seqLen ?? 1;
   }
 
-  /** Paint a new head (LUT colours) and keep the zoom when the length is unchanged. */
-  setPattern(pattern: HeadPattern, lut: Uint8ClampedArray, label: string): void {
+  /**
+   * Paint a new head (LUT colours) and keep the zoom when the length is unchanged. `tokens`
+   * label the axes (none when their number is not the pattern's size).
+   */
+  setPattern(pattern: HeadPattern, lut: Uint8ClampedArray, label: string, tokens: readonly string[]): void {
     const sameLength = this.pattern !== null && this.pattern.seqLen === pattern.seqLen;
     this.pattern = pattern;
+    this.tokens = tokens.length === pattern.seqLen ? tokens : [];
+    this.painted++;
     this.full.width = pattern.seqLen;
     this.full.height = pattern.seqLen;
     const ctx = context2d(this.full);
@@ -97,6 +134,21 @@ export class PatternView {
   setMarks(marks: Marks): void {
     this.marks = marks;
     this.drawOverlay();
+  }
+
+  /** The client box of `cell` (at least {@link MIN_CELL_BOX} px around the pointer), for the tooltip. */
+  cellClientBox(cell: Cell, clientX: number, clientY: number): Box {
+    const rect = this.overlay.getBoundingClientRect();
+    const box = cellBox(this.view, rect.width, rect.height, cell);
+    const half = MIN_CELL_BOX / 2;
+    const around = { left: clientX - half, top: clientY - half, right: clientX + half, bottom: clientY + half };
+    if (box === null) return around;
+    return {
+      left: Math.min(around.left, rect.left + box.x),
+      top: Math.min(around.top, rect.top + box.y),
+      right: Math.max(around.right, rect.left + box.x + box.w),
+      bottom: Math.max(around.bottom, rect.top + box.y + box.h),
+    };
   }
 
   dispose(): void {
@@ -130,11 +182,30 @@ export class PatternView {
     const ctx = context2d(this.overlay);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, rect.width, rect.height);
+    this.drawLabels(rect.width);
     if (this.pattern === null) return;
     const { hoverCell, focus, mode } = this.marks;
     ctx.strokeStyle = this.accent;
     if (focus !== null) this.drawFocusBand(ctx, rect.width, rect.height, focus, mode);
     if (hoverCell !== null) this.drawCrosshair(ctx, rect.width, rect.height, hoverCell);
+  }
+
+  /** Rebuild the axis labels when the window, the spacing or the tokens changed; mark the hovered ones. */
+  private drawLabels(width: number): void {
+    const v = this.view;
+    const tokens = this.pattern === null ? [] : this.tokens;
+    const step = tokens.length === 0 ? Infinity : labelStep(width / v.size, LABEL_PITCH);
+    const key = `${this.painted}:${v.x0},${v.y0},${v.size},${step}`;
+    if (key !== this.labelled) {
+      this.labelled = key;
+      fillAxis(this.queryAxis, tokens, labelPositions(v.y0, v.size, step), v.y0, v.size, "top");
+      fillAxis(this.keyAxis, tokens, labelPositions(v.x0, v.size, step), v.x0, v.size, "left");
+    }
+    const { hoverCell, focus, mode } = this.marks;
+    const queryOn = hoverCell?.query ?? (mode === "query" ? focus : null);
+    const keyOn = hoverCell?.key ?? (mode === "key" ? focus : null);
+    markAxis(this.queryAxis, tokens, queryOn, v.y0, v.size, "top");
+    markAxis(this.keyAxis, tokens, keyOn, v.x0, v.size, "left");
   }
 
   private drawFocusBand(ctx: CanvasRenderingContext2D, w: number, hgt: number, focus: number, mode: Mode): void {
@@ -232,4 +303,44 @@ export class PatternView {
     else return;
     e.preventDefault();
   }
+}
+
+/** Put one label per position on an axis, at the middle of its row (`top`) or column (`left`). */
+function fillAxis(
+  axis: Axis,
+  tokens: readonly string[],
+  positions: readonly number[],
+  start: number,
+  size: number,
+  side: "top" | "left",
+): void {
+  const labels = new Map<number, HTMLElement>();
+  for (const i of positions) {
+    const token = tokens[i];
+    if (token === undefined) continue;
+    const label = h("span", "hs-axis-label", displayToken(token));
+    label.dataset.index = String(i);
+    label.style[side] = `${((i - start + 0.5) / size) * 100}%`;
+    labels.set(i, label);
+  }
+  axis.labels = labels;
+  axis.el.replaceChildren(...labels.values(), axis.extra);
+}
+
+/** Mark position `on`'s label; give it a label of its own if thinning left it out. */
+function markAxis(
+  axis: Axis,
+  tokens: readonly string[],
+  on: number | null,
+  start: number,
+  size: number,
+  side: "top" | "left",
+): void {
+  for (const [i, el] of axis.labels) el.classList.toggle("hs-axis-on", i === on);
+  const token = on === null || axis.labels.has(on) || on < start || on >= start + size ? undefined : tokens[on];
+  axis.extra.hidden = token === undefined;
+  if (token === undefined || on === null) return;
+  axis.extra.textContent = displayToken(token);
+  axis.extra.dataset.index = String(on);
+  axis.extra.style[side] = `${((on - start + 0.5) / size) * 100}%`;
 }

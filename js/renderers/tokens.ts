@@ -1,33 +1,12 @@
 /**
  * The token view: one `<button>` chip per token. Token text is set with `textContent` only;
- * whitespace gets a decorative glyph through CSS (`data-glyph`), so the chip's text stays exact.
+ * whitespace and control characters get a visible stand-in through CSS (`data-glyph`, from the
+ * shared {@link tokenSegments}), so the chip's text stays exact. Chips of one word (no
+ * whitespace between them) sit in one group that never breaks across lines unless the word is
+ * wider than the view.
  */
 import { cssColor, lutColor, prefersDarkText } from "./lut";
-
-export interface Segment {
-  readonly text: string;
-  /** Glyph shown instead of a whitespace character (decoration only). */
-  readonly glyph?: string;
-}
-
-const GLYPHS: Record<string, string> = { " ": "·", "\n": "⏎", "\t": "→", "\r": "␍" };
-
-/** Split a token into text runs and single whitespace characters with their visible glyph. */
-export function tokenSegments(token: string): Segment[] {
-  const out: Segment[] = [];
-  let run = "";
-  for (const ch of token) {
-    if (/\s/u.test(ch)) {
-      if (run) out.push({ text: run });
-      run = "";
-      out.push({ text: ch, glyph: GLYPHS[ch] ?? "␣" });
-    } else {
-      run += ch;
-    }
-  }
-  if (run) out.push({ text: run });
-  return out;
-}
+import { tokenSegments } from "./text";
 
 function chip(token: string, index: number): HTMLButtonElement {
   const button = document.createElement("button");
@@ -41,7 +20,7 @@ function chip(token: string, index: number): HTMLButtonElement {
       button.appendChild(document.createTextNode(segment.text));
     } else {
       const ws = document.createElement("span");
-      ws.className = "hs-ws";
+      ws.className = segment.control ? "hs-ws hs-ctl" : "hs-ws";
       ws.dataset.glyph = segment.glyph;
       ws.textContent = segment.text;
       button.appendChild(ws);
@@ -83,7 +62,7 @@ export class TokenView {
     this.chips = tokens.map(chip);
     this.roving = Math.min(this.roving, Math.max(0, tokens.length - 1));
     if (this.chips.length > 0) this.chips[this.roving].tabIndex = 0;
-    this.el.replaceChildren(...this.chips.flatMap((c, i) => (tokens[i].endsWith("\n") ? [c, lineBreak()] : [c])));
+    this.el.replaceChildren(...wordGroups(tokens, this.chips));
   }
 
   chipAt(index: number): HTMLButtonElement | undefined {
@@ -101,7 +80,7 @@ export class TokenView {
         c.style.color = "";
       } else {
         c.style.backgroundColor = cssColor(lut, lv);
-        c.style.color = prefersDarkText(lutColor(lut, lv)) ? "#111" : "#fff";
+        c.style.color = prefersDarkText(lutColor(lut, lv)) ? "#000" : "#fff";
       }
       c.classList.toggle("hs-tok-focus", i === focus);
       c.setAttribute("aria-pressed", String(locked && i === focus));
@@ -148,6 +127,33 @@ export class TokenView {
     this.roving = i;
     this.chips[i].tabIndex = 0;
   }
+}
+
+/** Whether token `i` starts a new word: whitespace (or an empty token) on either side. */
+export function startsWord(tokens: readonly string[], i: number): boolean {
+  if (i === 0) return true;
+  const prev = tokens[i - 1];
+  const tok = tokens[i];
+  return prev === "" || tok === "" || /\s$/u.test(prev) || /^\s/u.test(tok);
+}
+
+/** The chips grouped into words, with a line break after every token that ends a line. */
+function wordGroups(tokens: readonly string[], chips: readonly HTMLButtonElement[]): HTMLElement[] {
+  const out: HTMLElement[] = [];
+  let word: HTMLElement | null = null;
+  chips.forEach((c, i) => {
+    if (word === null || startsWord(tokens, i)) {
+      word = document.createElement("span");
+      word.className = "hs-word";
+      out.push(word);
+    }
+    word.appendChild(c);
+    if (tokens[i].endsWith("\n")) {
+      out.push(lineBreak());
+      word = null;
+    }
+  });
+  return out;
 }
 
 /** A full-width flex item: the token after a newline starts a new line. */

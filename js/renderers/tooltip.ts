@@ -1,4 +1,77 @@
-/** One floating tooltip per widget, positioned inside the widget's root element. */
+/**
+ * One floating tooltip per widget, positioned inside the widget's root element. It goes beside
+ * what is hovered, never over it, and keeps clear of the widget's header, the section headings
+ * and the ablation's headline where it can; near the side panel it opens away from the panel.
+ */
+import { isolatedToken } from "./text";
+
+/** A box in client (viewport) coordinates. */
+export interface Box {
+  readonly left: number;
+  readonly top: number;
+  readonly right: number;
+  readonly bottom: number;
+}
+
+/** Elements the tooltip should not cover (besides the hovered thing itself). */
+const KEEP_CLEAR = ".hs-header, .hs-section-title, .hs-ablation-total, .hs-loss-line, .hs-next-title, .hs-action-error";
+/** Distance between the hovered box and the tooltip, and from the widget's edges. */
+const GAP = 8;
+const EDGE = 4;
+
+export function intersects(a: Box, b: Box): boolean {
+  return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+}
+
+function overlapArea(a: Box, b: Box): number {
+  const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+  const hgt = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+  return w > 0 && hgt > 0 ? w * hgt : 0;
+}
+
+/** A box the tooltip should keep off, and how much covering it costs per square pixel. */
+export interface Keep {
+  readonly box: Box;
+  readonly weight: number;
+}
+
+/**
+ * Where a `width × height` tooltip goes (its top-left corner, client coordinates): the first
+ * place beside `target` (below, right, above, left, each slid along the target's side; left
+ * first when `awayLeft`) that, kept inside `bounds`, covers neither `target` nor any of `keep`;
+ * failing that, the place whose covered area costs least (the target costing most).
+ */
+export function placeTooltip(
+  width: number,
+  height: number,
+  target: Box,
+  bounds: Box,
+  keep: readonly Keep[],
+  awayLeft: boolean,
+): { x: number; y: number } {
+  const xs = [target.left, target.right - width, (target.left + target.right - width) / 2];
+  const ys = [target.top, target.bottom - height, (target.top + target.bottom - height) / 2];
+  const below = xs.map((x) => ({ x, y: target.bottom + GAP }));
+  const above = xs.map((x) => ({ x, y: target.top - GAP - height }));
+  const right = ys.map((y) => ({ x: target.right + GAP, y }));
+  const left = ys.map((y) => ({ x: target.left - GAP - width, y }));
+  const order = awayLeft ? [...left, ...below, ...above, ...right] : [...below, ...right, ...above, ...left];
+  let best = { x: 0, y: 0 };
+  let bestCost = Infinity;
+  for (const p of order) {
+    const x = Math.max(bounds.left + EDGE, Math.min(p.x, bounds.right - EDGE - width));
+    const y = Math.max(bounds.top + EDGE, Math.min(p.y, bounds.bottom - EDGE - height));
+    const box = { left: x, top: y, right: x + width, bottom: y + height };
+    const cost = 1000 * overlapArea(box, target) + keep.reduce((sum, k) => sum + k.weight * overlapArea(box, k.box), 0);
+    if (cost === 0) return { x, y };
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = { x, y };
+    }
+  }
+  return best;
+}
+
 export class Tooltip {
   readonly el: HTMLDivElement;
 
@@ -10,8 +83,11 @@ export class Tooltip {
     root.appendChild(this.el);
   }
 
-  /** Show `lines` (plain text) near client point `(x, y)`. */
-  show(lines: readonly string[], clientX: number, clientY: number): void {
+  /**
+   * Show `lines` (plain text) beside `target` (the hovered element or box; by default a small
+   * box around the client point `(x, y)`).
+   */
+  show(lines: readonly string[], clientX: number, clientY: number, target?: Element | Box): void {
     this.el.replaceChildren(
       ...lines.map((line) => {
         const div = document.createElement("div");
@@ -22,10 +98,24 @@ export class Tooltip {
     this.el.hidden = false;
     const box = this.root.getBoundingClientRect();
     const tip = this.el.getBoundingClientRect();
-    const x = Math.min(clientX - box.left + 14, box.width - tip.width - 4);
-    const below = clientY - box.top + 16;
-    const y = below + tip.height > box.height ? clientY - box.top - tip.height - 10 : below;
-    this.el.style.transform = `translate(${Math.max(4, x)}px, ${Math.max(4, y)}px)`;
+    const around: Box =
+      target instanceof Element
+        ? target.getBoundingClientRect()
+        : (target ?? { left: clientX - 6, top: clientY - 6, right: clientX + 6, bottom: clientY + 6 });
+    const keep: Keep[] = [];
+    for (const el of this.root.querySelectorAll(KEEP_CLEAR)) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.height > 0) keep.push({ box: r, weight: 1 });
+    }
+    // over the side panel the tooltip opens away from it; elsewhere it keeps off the panel
+    const side = this.root.querySelector(".hs-side")?.getBoundingClientRect();
+    const inSide = side !== undefined && clientX >= side.left && clientX <= side.right && clientY >= side.top && clientY <= side.bottom;
+    if (side !== undefined && !inSide && side.width > 0) keep.push({ box: side, weight: 0.05 });
+    const { x, y } = placeTooltip(tip.width, tip.height, around, box, keep, inSide);
+    // the tooltip is placed from the root's padding box, inside its border
+    const dx = x - box.left - this.root.clientLeft;
+    const dy = y - box.top - this.root.clientTop;
+    this.el.style.transform = `translate(${Math.round(dx)}px, ${Math.round(dy)}px)`;
   }
 
   hide(): void {
@@ -33,16 +123,11 @@ export class Tooltip {
   }
 }
 
-/** A token as a quoted, single-line string for tooltips: `"·cat"` style escapes kept readable. */
-export function quoteToken(token: string): string {
-  return JSON.stringify(token);
-}
-
 export function formatWeight(weight: number): string {
   return weight.toFixed(3);
 }
 
-/** Tooltip lines for one (query, key) pair. */
+/** Tooltip lines for one (query, key) pair; each token is a quoted bidi isolate. */
 export function pairLines(
   tokens: readonly string[],
   query: number,
@@ -50,7 +135,7 @@ export function pairLines(
   weight: number,
 ): string[] {
   return [
-    `query ${query} ${quoteToken(tokens[query] ?? "")} → key ${key} ${quoteToken(tokens[key] ?? "")}`,
+    `query ${query} ${isolatedToken(tokens[query] ?? "")} → key ${key} ${isolatedToken(tokens[key] ?? "")}`,
     `weight ${formatWeight(weight)}`,
   ];
 }

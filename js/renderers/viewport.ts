@@ -64,3 +64,26 @@ export function cellBox(
   const h = height / v.size;
   return { x: col * w, y: row * h, w, h };
 }
+
+/** Steps between axis labels: every label, then every 2nd, 5th, 10th, 20th, 50th… */
+const NICE = [1, 2, 5];
+
+/**
+ * Label every `step`-th position so that labels are at least `minPitch` CSS px apart when one
+ * position is `pitch` px.
+ */
+export function labelStep(pitch: number, minPitch: number): number {
+  if (!(pitch > 0)) return Infinity;
+  const need = minPitch / pitch;
+  for (let scale = 1; ; scale *= 10) {
+    for (const n of NICE) if (n * scale >= need) return n * scale;
+  }
+}
+
+/** Positions in `[start, start + size)` that get a label: the multiples of `step`. */
+export function labelPositions(start: number, size: number, step: number): number[] {
+  if (!Number.isFinite(step)) return [];
+  const out: number[] = [];
+  for (let i = Math.ceil(start / step) * step; i < start + size; i += step) out.push(i);
+  return out;
+}

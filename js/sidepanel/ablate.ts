@@ -1,7 +1,8 @@
 /** The ablation section: build a set of heads, pick a method, ablate in the kernel, clear. */
 import type { HeadRef } from "../renderers/atlas";
-import { button, h } from "../renderers/dom";
+import { button, fold, h } from "../renderers/dom";
 import { headList, toggleHead } from "../model/interventions";
+import { ActionError } from "./status";
 
 /** "mean" averages over the prompt; "reference" over the text in the reference box. */
 export type AblateChoice = "zero" | "mean" | "reference";
@@ -36,12 +37,14 @@ export class AblatePanel {
   private readonly runButton: HTMLButtonElement;
   private readonly clearButton: HTMLButtonElement;
   private readonly note: HTMLElement;
+  /** The kernel's error when ablating failed, under the buttons. */
+  readonly error = new ActionError();
   private heads: [number, number][] = [];
   private appliedKey = "";
   private input: AblateInput | null = null;
 
   constructor(private readonly events: AblateEvents, idPrefix: string) {
-    this.el = h("section", "hs-ablate");
+    this.el = fold("hs-ablate", "Ablate heads", false);
     this.toggle = button("hs-ablate-toggle", "Add head", () => this.toggleSelected());
     this.list = h("ul", "hs-ablate-heads");
     this.list.setAttribute("aria-label", "Heads to ablate");
@@ -70,13 +73,13 @@ export class AblatePanel {
     const methodRow = h("div", "hs-field");
     methodRow.append(methodLabel, this.method);
     this.el.append(
-      h("div", "hs-section-title", "Ablate heads"),
       this.toggle,
       this.list,
       methodRow,
       this.referenceLabel,
       this.reference,
       row,
+      this.error.el,
       this.note,
     );
   }

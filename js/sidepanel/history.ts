@@ -1,5 +1,6 @@
 /** Earlier prompts (newest first), each one click away. */
-import { button, h } from "../renderers/dom";
+import { button, fold, h } from "../renderers/dom";
+import { displayToken, isolate } from "../renderers/text";
 
 export class HistoryList {
   readonly el: HTMLElement;
@@ -7,10 +8,10 @@ export class HistoryList {
   private shown: readonly string[] = [];
 
   constructor(private readonly onPick: (prompt: string) => void) {
-    this.el = h("section", "hs-history");
+    this.el = fold("hs-history", "History", false);
     this.list = h("ol", "hs-history-list");
     this.list.setAttribute("aria-label", "Earlier prompts");
-    this.el.append(h("div", "hs-section-title", "History"), this.list);
+    this.el.append(this.list);
   }
 
   update(history: readonly string[], canRun: boolean): void {
@@ -20,8 +21,9 @@ export class HistoryList {
       this.list.replaceChildren(
         ...history.map((prompt) => {
           const item = h("li", "hs-history-item");
-          const b = button("hs-history-run", prompt, () => this.onPick(prompt));
-          b.title = `Run: ${prompt}`;
+          // one line: newlines and controls drawn visibly; the whole prompt in the title
+          const b = button("hs-history-run", displayToken(prompt, false), () => this.onPick(prompt));
+          b.title = `Run: ${isolate(prompt)}`;
           item.append(b);
           return item;
         }),

@@ -1,4 +1,8 @@
-/** The side panel: the head atlas, known heads, scores, the prompt box, the history, ablation and patching. */
+/**
+ * The side panel: the head atlas, known heads, scores and the prompt box, always open; the
+ * history, ablation and patching as sections that open on demand (closed at first). In a wide
+ * widget the panel is as tall as the token and pattern column and scrolls inside.
+ */
 import { AtlasView, type AtlasEvents } from "../renderers/atlas";
 import { h } from "../renderers/dom";
 import { AblatePanel, type AblateEvents } from "./ablate";
@@ -7,6 +11,7 @@ import { KnownHeadsPanel } from "./known";
 import { PatchPanel, type PatchEvents } from "./patch";
 import { PromptBox } from "./prompt";
 import { ScorePanel, type ScoreEvents } from "./scores";
+import { ActionError, type ActionOrigin } from "./status";
 
 export interface InterventionEvents {
   readonly ablate: AblateEvents;
@@ -22,6 +27,8 @@ export class SidePanel {
   readonly known: KnownHeadsPanel;
   readonly ablate: AblatePanel;
   readonly patch: PatchPanel;
+  /** Error lines under the controls whose kernel action failed. */
+  private readonly errors: Record<ActionOrigin, ActionError>;
 
   constructor(
     atlasEvents: AtlasEvents,
@@ -41,6 +48,30 @@ export class SidePanel {
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
     this.el.append(atlasSection, this.known.el, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);
+    const runError = new ActionError();
+    this.prompt.el.append(runError.el);
+    this.errors = { run: runError, probe: this.scores.error, scores: this.scores.error, ablate: this.ablate.error, patch: this.patch.error };
+    // an opened section scrolls into the panel's view (the panel scrolls inside a wide widget)
+    for (const section of [this.history.el, this.ablate.el, this.patch.el]) {
+      section.addEventListener("toggle", () => {
+        if (section instanceof HTMLDetailsElement && section.open) this.reveal(section);
+      });
+    }
+  }
+
+  /** Show `text` under the control of `origin` (null or "": no error anywhere). */
+  showError(origin: ActionOrigin | null, text: string): void {
+    const target = origin === null || text === "" ? null : this.errors[origin];
+    for (const error of new Set(Object.values(this.errors))) error.set(error === target ? text : "");
+  }
+
+  /** Scroll the panel (not the page) so that as much of `section` as fits is in view. */
+  private reveal(section: HTMLElement): void {
+    const panel = this.el;
+    if (panel.scrollHeight <= panel.clientHeight) return;
+    const top = section.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
+    const bottom = top + section.offsetHeight;
+    if (bottom > panel.scrollTop + panel.clientHeight) panel.scrollTop = Math.min(top, bottom - panel.clientHeight);
   }
 
   dispose(): void {

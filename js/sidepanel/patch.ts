@@ -1,10 +1,11 @@
 /** The activation-patching section: clean and corrupted prompts, a metric, the heatmap. */
 import type { HeadRef } from "../renderers/atlas";
-import { button, h } from "../renderers/dom";
+import { button, fold, h } from "../renderers/dom";
 import { HeatmapView } from "../renderers/heatmap";
 import { Legend } from "../renderers/legend";
 import { topPatched, type Patching } from "../model/interventions";
 import { enterSubmits } from "./ablate";
+import { ActionError } from "./status";
 
 export type PatchMetric = "logit_diff" | "loss";
 
@@ -54,9 +55,11 @@ export class PatchPanel {
   private readonly summary: HTMLElement;
   private readonly list: HTMLOListElement;
   private shownPatchId = -1;
+  /** The kernel's error when patching failed, under the button. */
+  readonly error = new ActionError();
 
   constructor(private readonly events: PatchEvents, idPrefix: string) {
-    this.el = h("section", "hs-patch");
+    this.el = fold("hs-patch", "Activation patching", false);
     this.clean = textArea(`${idPrefix}-patch-clean`, "hs-patch-clean");
     this.corrupted = textArea(`${idPrefix}-patch-corrupted`, "hs-patch-corrupted");
     this.metric = h("select", "hs-patch-metric hs-select");
@@ -88,12 +91,12 @@ export class PatchPanel {
     const row = h("div", "hs-button-row");
     row.append(this.runButton, this.progress);
     this.el.append(
-      h("div", "hs-section-title", "Activation patching"),
       field("Clean prompt", this.clean),
       field("Corrupted prompt (same number of tokens)", this.corrupted),
       field("Metric", this.metric),
       this.answers,
       row,
+      this.error.el,
       this.result,
     );
   }

@@ -3,6 +3,7 @@ import type { HeadRef } from "../renderers/atlas";
 import { button, h } from "../renderers/dom";
 import { Legend } from "../renderers/legend";
 import { scoreLabel, topHeads, type ScoreTable } from "../model/scores";
+import { ActionError } from "./status";
 
 export const TOP_HEADS = 5;
 /** The picker's value for "no score: thumbnails show maximum attention". */
@@ -23,6 +24,8 @@ export class ScorePanel {
   private readonly note: HTMLElement;
   private readonly probeButton: HTMLButtonElement;
   private names: readonly string[] | null = null;
+  /** The kernel's error when scoring or the probe failed, under the picker. */
+  readonly error = new ActionError();
 
   constructor(private readonly events: ScoreEvents, idPrefix: string) {
     this.el = h("section", "hs-scores");
@@ -39,7 +42,7 @@ export class ScorePanel {
       "Run the induction probe: random tokens repeated once, scored by induction");
     const row = h("div", "hs-score-row");
     row.append(this.select, this.probeButton);
-    this.el.append(label, row, this.legend.el, this.note, this.list);
+    this.el.append(label, row, this.error.el, this.legend.el, this.note, this.list);
   }
 
   /** Show `chosen`'s top heads from `table` (null while the kernel computes them). */

@@ -62,3 +62,76 @@ export class StatusLine {
     this.text.textContent = text;
   }
 }
+
+/** The side-panel actions that can fail in the kernel. */
+export type ActionOrigin = "run" | "probe" | "scores" | "ablate" | "patch";
+
+/** What the tracker reads of the traits. */
+export interface ActionTraits {
+  readonly status: RunStatus;
+  readonly error: string;
+}
+
+/** An error to show next to the control whose action caused it. */
+export interface ActionFailure {
+  readonly origin: ActionOrigin;
+  readonly text: string;
+}
+
+/**
+ * Which side-panel action the kernel's current error belongs to. The view tells it what it sent
+ * ({@link sent}) and shows it every trait change ({@link observe}); `mark` is a summary of the
+ * results an action changes when it succeeds (run, ablation, patching and score ids).
+ *
+ * An error is the action's when it comes after the action was sent: the kernel reported
+ * "running" since, or the error text changed. The action is done (and forgotten, so that a later
+ * error from Python is not blamed on it) when the kernel is ready again without an error after
+ * "running", or a result changed. The shown error goes when the kernel's error goes (the action
+ * or another one succeeded) or when an action is sent again.
+ */
+export class ActionTracker {
+  private pending: { origin: ActionOrigin; errorAtSend: string; mark: string; sawRunning: boolean } | null = null;
+  private shown: ActionFailure | null = null;
+
+  sent(origin: ActionOrigin, t: ActionTraits, mark: string): void {
+    this.pending = { origin, errorAtSend: t.status === "error" || t.error !== "" ? t.error : "", mark, sawRunning: false };
+    this.shown = null;
+  }
+
+  observe(t: ActionTraits, mark: string): ActionFailure | null {
+    const failed = t.status === "error" || t.error !== "";
+    const p = this.pending;
+    if (p !== null) {
+      if (t.status === "running") {
+        p.sawRunning = true;
+      } else if (failed && (p.sawRunning || t.error !== p.errorAtSend)) {
+        this.shown = { origin: p.origin, text: t.error || "the last action failed" };
+        this.pending = null;
+      } else if (!failed && (p.sawRunning || mark !== p.mark)) {
+        this.pending = null;
+      }
+    }
+    if (this.shown !== null && (!failed || (t.error !== "" && t.error !== this.shown.text))) this.shown = null;
+    return this.shown;
+  }
+}
+
+/** An error line right under a control: role="alert", text only, hidden while empty. */
+export class ActionError {
+  readonly el: HTMLElement;
+
+  constructor() {
+    this.el = h("p", "hs-action-error");
+    this.el.setAttribute("role", "alert");
+    this.el.hidden = true;
+  }
+
+  /** Show `text` ("" hides it); a newly shown error is scrolled into view if it is not. */
+  set(text: string): void {
+    if (this.el.textContent === text && this.el.hidden === (text === "")) return;
+    const appearing = this.el.hidden && text !== "";
+    this.el.textContent = text;
+    this.el.hidden = text === "";
+    if (appearing) this.el.scrollIntoView({ block: "nearest" });
+  }
+}

@@ -8,7 +8,6 @@ answers every ``request_head`` and ``run`` exactly as it would in Jupyter.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 from pathlib import Path
@@ -678,6 +677,7 @@ def test_ablate_a_head_from_the_panel(host: Host, small_model: Any) -> None:
     pitch = (box["width"] - 26) / 4
     canvas.click(position={"x": 26 + 2.5 * pitch - 1, "y": 18 + 1.5 * pitch - 1})
     host.page.wait_for_function("() => window.hsModels.a.get('head') === 2 && window.hsModels.a.get('layer') === 1")
+    root.locator(".hs-ablate > summary").click()  # the section opens on demand
     toggle = root.locator(".hs-ablate-toggle")
     toggle.filter(has_text="Add L1 H2").wait_for()
     toggle.click()
@@ -710,10 +710,16 @@ def test_ablate_a_head_from_the_panel(host: Host, small_model: Any) -> None:
     i = int(np.argmax(np.abs(change))) + 1
     host.page.hover(f"#slot-a .hs-tok[data-index='{i}']")
     tip = host.tooltip("a")
-    line = f"loss {expected.clean_loss[i - 1]:.3f} → {expected.ablated_loss[i - 1]:.3f} ({signed(float(change[i - 1]))}) ablated"
+    from display import quote_token  # the widget's display of token text
+
+    token = f"\u2068{quote_token(w.tokens[i])}\u2069"
+    line = (
+        f"loss of predicting {token} (token {i}): {expected.clean_loss[i - 1]:.3f} → {expected.ablated_loss[i - 1]:.3f}"
+        f" (clean → ablated, {signed(float(change[i - 1]))})"
+    )
     assert line in tip, tip
     top = expected.top_next(i)
-    quoted = lambda pairs: [json.dumps(t, ensure_ascii=False) for t, _ in pairs]  # noqa: E731
+    quoted = lambda pairs: [quote_token(t) for t, _ in pairs]  # noqa: E731
     assert root.locator(".hs-next-clean .hs-next-token").all_text_contents() == quoted(top["clean"])
     assert root.locator(".hs-next-ablated .hs-next-token").all_text_contents() == quoted(top["ablated"])
     assert root.locator(".hs-next-ablated .hs-next-prob").first.inner_text() == f"{top['ablated'][0][1] * 100:.1f} %"
@@ -732,6 +738,7 @@ def test_an_ablation_error_shows_and_the_view_stays(host: Host, small_model: Any
 
     w = headscope.show(small_model, "abc abc")
     root = host.mount("a", w)
+    root.locator(".hs-ablate > summary").click()  # the section opens on demand
     root.locator(".hs-ablate-toggle").click()  # layer 0, head 0
     root.locator(".hs-ablate-method").select_option("reference")
     reference = root.locator(".hs-ablate-reference")
@@ -756,6 +763,7 @@ def test_patching_from_the_panel_and_a_heatmap_click_selects_the_head(host: Host
     root = host.mount("a", w)
     assert root.locator(".hs-patch-result").is_hidden()
     assert root.locator(".hs-patch-clean").input_value() == "ab cd ab c"  # the current prompt
+    root.locator(".hs-patch > summary").click()  # the section opens on demand
     root.locator(".hs-patch-corrupted").fill("ab xd ab c")
     root.locator(".hs-patch-correct").fill("d")
     root.locator(".hs-patch-wrong").fill("x")

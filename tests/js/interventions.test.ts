@@ -6,6 +6,8 @@ import {
   divergingLevel,
   lossLevels,
   lossLine,
+  nextTokensTitle,
+  noLossLine,
   patchingOf,
   toggleHead,
   topNext,
@@ -14,7 +16,7 @@ import {
 } from "../../js/model/interventions";
 import { readTraits } from "../../js/model/traits";
 import type { AnyModel } from "../../js/model/anywidget";
-import { statusText } from "../../js/sidepanel/status";
+import { ActionTracker, statusText } from "../../js/sidepanel/status";
 
 function le(values: number[], kind: "f32" | "i32"): DataView {
   const buf = new ArrayBuffer(values.length * 4 + 3);
@@ -60,8 +62,11 @@ test("an ablation decodes per-token loss, totals and the top next tokens", () =>
   assert.equal(t.change, -0.25);
   assert.equal(changeScale(a), 1);
   assert.deepEqual(Array.from(lossLevels(a)), [-1, 191, 0]);
-  assert.equal(lossLine(a, 1), "loss 1.000 → 1.500 (+0.500) ablated");
-  assert.equal(lossLine(a, 0), null);
+  // each number says what it is: the loss of predicting token 1, clean then ablated
+  assert.equal(lossLine(a, 1, "a"), 'loss of predicting \u2068"a"\u2069 (token 1): 1.000 → 1.500 (clean → ablated, +0.500)');
+  assert.equal(lossLine(a, 0, "<bos>"), null);
+  assert.equal(noLossLine(0, "<bos>"), 'token 0 \u2068"<bos>"\u2069 is not predicted: no token comes before it');
+  assert.equal(nextTokensTitle(2, "\x00"), 'next-token predictions after \u2068"‹NUL›"\u2069 (token 2), clean and ablated:');
   assert.deepEqual(topNext(a, 2, "clean").map((x) => x.token), ["<b>", "x"]);
   assert.deepEqual(topNext(a, 0, "ablated").map((x) => x.token), ["y", "<b>"]);
   assert.ok(Math.abs(topNext(a, 0, "ablated")[0].prob - 0.7) < 1e-6);
@@ -123,4 +128,34 @@ test("known heads are read as {role, layer, head}; malformed entries are dropped
   ]);
   assert.deepEqual(readTraits(model({ ...base, known_heads: "induction" })).knownHeads, []);
   assert.deepEqual(readTraits(model(base)).knownHeads, []);
+});
+
+test("a kernel error is shown next to the action that caused it, and only that one", () => {
+  const ready = { status: "ready" as const, error: "" };
+  const running = { status: "running" as const, error: "" };
+  const failed = (error: string) => ({ status: "error" as const, error });
+  const t = new ActionTracker();
+  assert.equal(t.observe(ready, "m0"), null);
+  // patch sent, the kernel runs it and fails
+  t.sent("patch", ready, "m0");
+  assert.equal(t.observe(ready, "m0"), null, "before the kernel answers");
+  assert.equal(t.observe(running, "m0"), null);
+  assert.deepEqual(t.observe(failed("ValueError: lengths"), "m0"), { origin: "patch", text: "ValueError: lengths" });
+  // retried: cleared at once; the same error after "running" shows again
+  t.sent("patch", failed("ValueError: lengths"), "m0");
+  assert.equal(t.observe(failed("ValueError: lengths"), "m0"), null, "the old error is not the new answer");
+  t.observe(running, "m0");
+  assert.equal(t.observe(failed("ValueError: lengths"), "m0")?.origin, "patch");
+  // a later success (another result) clears it
+  assert.equal(t.observe(ready, "m1"), null);
+  // an answer without a visible "running" (a synchronous kernel) counts when the error text is new
+  t.sent("ablate", ready, "m1");
+  assert.deepEqual(t.observe(failed("ValueError: empty reference"), "m1"), { origin: "ablate", text: "ValueError: empty reference" });
+  // a score request fails without changing the status
+  t.sent("scores", ready, "m1");
+  assert.deepEqual(t.observe({ status: "ready", error: "scores failed: boom" }, "m1"), { origin: "scores", text: "scores failed: boom" });
+  // a run that succeeded is forgotten, so a later error from Python is not blamed on it
+  t.sent("run", ready, "m1");
+  assert.equal(t.observe(ready, "m2"), null);
+  assert.equal(t.observe(failed("TypeError: from a notebook cell"), "m2"), null);
 });

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { HeadPattern } from "../../js/model/head";
 import { atlasCellOrigin, atlasHeadAt, atlasLayout, moveSelection } from "../../js/renderers/atlas";
-import { buildLut, levelOf, lutColor, parseHex, prefersDarkText, STOPS } from "../../js/renderers/lut";
+import { buildLut, DIVERGING, levelOf, luminance, lutColor, parseHex, prefersDarkText, STOPS } from "../../js/renderers/lut";
 import { atlasOffset, paintAtlas, paintPattern } from "../../js/renderers/paint";
-import { tokenSegments } from "../../js/renderers/tokens";
-import { cellAt, cellBox, fullView, pan, zoom } from "../../js/renderers/viewport";
+import { closeBidi, displayToken, FSI, isolatedToken, PDI, quoteToken, tokenSegments } from "../../js/renderers/text";
+import { startsWord } from "../../js/renderers/tokens";
+import { intersects, placeTooltip, type Box } from "../../js/renderers/tooltip";
+import { cellAt, cellBox, fullView, labelPositions, labelStep, pan, zoom } from "../../js/renderers/viewport";
 
 test("the LUT interpolates between stops and maps weights to indices", () => {
   const lut = buildLut([
@@ -109,4 +111,86 @@ test("whitespace gets a decorative glyph while the text stays exact", () => {
   assert.equal(segs.map((s) => s.text).join(""), " a\n\tb");
   assert.deepEqual(tokenSegments("<img src=x>"), [{ text: "<img" }, { text: " ", glyph: "·" }, { text: "src=x>" }]);
   assert.deepEqual(tokenSegments(""), []);
+});
+
+test("control characters get visible stand-ins and the text stays exact", () => {
+  const token = "a\x00\x07\x1b\x7f\x85b";
+  const segs = tokenSegments(token);
+  assert.equal(segs.map((s) => s.text).join(""), token);
+  assert.deepEqual(segs.slice(1, 3), [{ text: "\x00", glyph: "NUL", control: true }, { text: "\x07", glyph: "BEL", control: true }]);
+  assert.equal(displayToken(token), "a‹NUL›‹BEL›‹ESC›‹DEL›‹0x85›b");
+  assert.equal(displayToken(" x\n\t\r"), "·x⏎→‹CR›");
+  assert.equal(displayToken(" x\u00a0", false), " x␣", "quoted text keeps plain spaces");
+  // what draws as itself is left alone: letters, emoji with joiners
+  assert.equal(displayToken("👩‍💻 naïve"), "👩‍💻·naïve");
+});
+
+test("bidi controls a token opens are closed at its end; quoted tokens are isolates", () => {
+  const rlo = "\u202e";
+  const pdf = "\u202c";
+  assert.equal(closeBidi(`ab${rlo}cd`), `ab${rlo}cd${pdf}`);
+  assert.equal(closeBidi(`a${rlo}b${pdf}c`), `a${rlo}b${pdf}c`, "already closed");
+  assert.equal(closeBidi(`\u2067x${rlo}y`), `\u2067x${rlo}y${pdf}${PDI}`, "innermost first");
+  assert.equal(closeBidi("abc\u2069"), "abc\u2069", "a stray closer is left alone");
+  assert.equal(quoteToken(" the"), '" the"');
+  assert.equal(quoteToken("\x00"), '"‹NUL›"');
+  assert.equal(isolatedToken(`ab${rlo}cd`), `${FSI}"ab${rlo}cd${pdf}"${PDI}`);
+});
+
+test("chips of one word stay together; whitespace starts a new word", () => {
+  const tokens = ["<bos>", "T", "he", " ", "cat", " sat", ".", "\n", "x", ""];
+  assert.deepEqual(
+    tokens.map((_, i) => startsWord(tokens, i)),
+    [true, false, false, true, true, true, false, true, true, true],
+  );
+});
+
+test("axis labels thin out to every 2nd, 5th, 10th… position when rows are small", () => {
+  assert.equal(labelStep(20, 11), 1);
+  assert.equal(labelStep(11, 11), 1);
+  assert.equal(labelStep(9.6, 11), 2);
+  assert.equal(labelStep(3, 11), 5);
+  assert.equal(labelStep(460 / 1024, 11), 50);
+  assert.equal(labelStep(0, 11), Infinity);
+  assert.deepEqual(labelPositions(0, 8, 1), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(labelPositions(256, 512, 50), [300, 350, 400, 450, 500, 550, 600, 650, 700, 750]);
+  assert.deepEqual(labelPositions(0, 8, Infinity), []);
+});
+
+test("the tooltip goes beside its target and keeps clear of what it must not cover", () => {
+  const bounds: Box = { left: 0, top: 0, right: 1000, bottom: 800 };
+  const target: Box = { left: 100, top: 100, right: 120, bottom: 120 };
+  const below = placeTooltip(200, 40, target, bounds, [], false);
+  assert.deepEqual(below, { x: 100, y: 128 });
+  // a heading under the target: the tooltip goes to the right instead
+  const heading: Box = { left: 0, top: 125, right: 1000, bottom: 140 };
+  const right = placeTooltip(200, 40, target, bounds, [{ box: heading, weight: 1 }], false);
+  const box = (p: { x: number; y: number }): Box => ({ left: p.x, top: p.y, right: p.x + 200, bottom: p.y + 40 });
+  assert.ok(!intersects(box(right), heading) && !intersects(box(right), target), JSON.stringify(right));
+  // over the side panel it opens to the left first
+  const inPanel: Box = { left: 500, top: 100, right: 520, bottom: 120 };
+  assert.deepEqual(placeTooltip(200, 40, inPanel, bounds, [], true), { x: 292, y: 100 });
+  // with no room on the left it falls back to below
+  assert.deepEqual(placeTooltip(200, 40, target, bounds, [], true), { x: 100, y: 128 });
+  // a heading under the target and a title above-left: it slides up along the right side
+  const under: Box = { left: 0, top: 125, right: 1000, bottom: 140 };
+  const title: Box = { left: 0, top: 60, right: 90, bottom: 75 };
+  const keep = [under, title].map((b) => ({ box: b, weight: 1 }));
+  assert.deepEqual(placeTooltip(200, 60, { left: 100, top: 80, right: 120, bottom: 120 }, bounds, keep, false), { x: 128, y: 60 });
+  // at the right edge it stays inside the bounds and still off the target
+  const edge: Box = { left: 950, top: 100, right: 970, bottom: 120 };
+  const p = placeTooltip(200, 40, edge, bounds, [], false);
+  assert.ok(p.x + 200 <= 996 && !intersects(box(p), edge), JSON.stringify(p));
+});
+
+test("chip text is black or white, whichever has at least 4.5:1 contrast on the colour", () => {
+  const contrast = (a: number, b: number): number => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  for (const stops of [STOPS.light, STOPS.dark, DIVERGING.light, DIVERGING.dark]) {
+    const lut = buildLut(stops);
+    for (let i = 0; i < 256; i++) {
+      const bg = luminance(lutColor(lut, i));
+      const text = prefersDarkText(lutColor(lut, i)) ? 0 : 1;
+      assert.ok(contrast(bg, text) >= 4.5, `entry ${i}: ${contrast(bg, text).toFixed(2)}`);
+    }
+  }
 });
