@@ -55,6 +55,8 @@ export class PatchPanel {
   private readonly summary: HTMLElement;
   private readonly list: HTMLOListElement;
   private shownPatchId = -1;
+  /** The clean box's text when it was last filled or submitted: anything else was typed. */
+  private cleanSynced = "";
   /** The kernel's error when patching failed, under the button. */
   readonly error = new ActionError();
 
@@ -104,10 +106,11 @@ export class PatchPanel {
   update(input: PatchInput): void {
     if (input.patchId !== this.shownPatchId) {
       this.shownPatchId = input.patchId;
-      if (input.clean !== "") this.clean.value = input.clean;
+      if (input.clean !== "") this.fillClean(input.clean);
       if (input.corrupted !== "") this.corrupted.value = input.corrupted;
     }
-    if (this.clean.value === "") this.clean.value = input.prompt;
+    // the clean prompt follows the widget's prompt until the user types one of their own
+    if (input.prompt !== "" && this.clean.value === this.cleanSynced) this.fillClean(input.prompt);
     const patching = input.running && input.progress >= 0;
     this.progress.hidden = !patching;
     if (patching) this.progress.value = input.progress;
@@ -134,8 +137,14 @@ export class PatchPanel {
     );
   }
 
+  private fillClean(text: string): void {
+    this.clean.value = text;
+    this.cleanSynced = text;
+  }
+
   private submit(): void {
     if (this.runButton.disabled) return;
+    this.cleanSynced = this.clean.value;
     const metric = this.metric.value as PatchMetric;
     this.events.patch({
       clean: this.clean.value,

@@ -68,7 +68,7 @@ export class ScorePanel {
       this.note.textContent = `Scoring every head by ${scoreLabel(chosen)}…`;
       return;
     }
-    this.note.textContent = `Top heads by ${scoreLabel(chosen)}:`;
+    this.note.textContent = `Top heads by ${scoreLabel(chosen)} on the tokens shown:`;
     for (const { layer, head, value } of topHeads(table, chosen, TOP_HEADS)) {
       const item = h("li", "hs-top-head");
       item.append(

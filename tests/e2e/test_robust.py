@@ -163,3 +163,28 @@ def test_enter_on_an_empty_prompt_says_why_nothing_ran(host: Host) -> None:
     assert not [m for m in host.kernel.received["a"] if m.get("type") == "run"]
     box.fill("ab")  # typing clears the warning
     expect(note).to_have_text("Enter runs, Shift+Enter adds a line.")
+
+
+def test_the_clean_prompt_follows_new_prompts_until_the_user_types_one(host: Host) -> None:
+    w = headscope.show(None, "ab ab")
+    root = host.mount("a", w)
+    root.locator(".hs-patch > summary").click()
+    clean = root.locator(".hs-patch-clean")
+    expect(clean).to_have_value("ab ab")
+    w.prompt = "cd cd"  # from Python
+    host.page.evaluate("(s) => window.hsModels.a.applyState(s)", {"prompt": "cd cd", "run_id": w.run_id})
+    expect(clean).to_have_value("cd cd")
+    clean.fill("my own clean prompt")
+    w.prompt = "ef ef"
+    host.page.evaluate("(s) => window.hsModels.a.applyState(s)", {"prompt": "ef ef", "run_id": w.run_id})
+    expect(root.locator(".hs-head-label")).to_be_visible()
+    assert clean.input_value() == "my own clean prompt"
+    assert w.prompt == "ef ef"  # and patching never replaces the widget's prompt (see test_intervene)
+
+
+def test_the_probe_and_the_top_heads_list_name_their_measures(host: Host) -> None:
+    w = headscope.show(None, "ab ab")
+    root = host.mount("a", w)
+    root.locator(".hs-probe").click()
+    expect(root.locator(".hs-score-note")).to_have_text("Top heads by induction on the tokens shown:", timeout=30_000)
+    assert "induction score" in w.note and "over the 4 probe sequences" in w.note
