@@ -8,6 +8,7 @@ model backed by the real Python widget); the JupyterLab test at the end is tier 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,7 +21,8 @@ from test_host_page import TOKENS, Host, Kernel, host, random_attention, small_m
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
 
 # --- palettes (js/renderers/lut.ts) ----------------------------------------------------------
 
@@ -630,8 +632,12 @@ def test_pictures_of_both_themes(host: Host, theme: str) -> None:
     host.page.hover("#slot-a .hs-tok[data-index='6']")  # the byte after the first "c"
     host.tooltip("a")
     assert root.bounding_box()["height"] <= 900
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    target = ARTIFACTS / f"widget-{theme}.png"
+    # the README's dark picture: refreshed with HEADSCOPE_UPDATE_SCREENSHOT=1, else kept as an
+    # artifact (its light picture, docs/img/widget.png, comes from test_screenshot_for_readme)
+    update = os.environ.get("HEADSCOPE_UPDATE_SCREENSHOT") == "1" and theme == "dark"
+    folder = ROOT / "docs" / "img" if update else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"widget-{theme}.png"
     root.screenshot(path=str(target))
     assert target.stat().st_size > 10_000
 
