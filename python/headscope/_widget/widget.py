@@ -145,11 +145,5 @@ class AttentionWidget(Interventions):
         if self._applying or (self._run is None and self._parked is None):
             return str(value)
         # w.prompt = "..." from Python: run now; on failure the old prompt and view stay.
-        if self._model is None:
-            raise TypeError(
-                "this widget shows precomputed attention and cannot re-run a prompt; "
-                "use headscope.show(model, prompt) for a live widget"
-            )
-        with self._lock:
-            self._apply(self._compute(value))
+        self.run(value)
         return str(value)
