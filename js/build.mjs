@@ -1,7 +1,7 @@
 // Build the widget bundle (default) or compile and run the JS unit tests (`--test`).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -19,6 +19,51 @@ async function buildBundle() {
   const size = statSync(join(outDir, "widget.js")).size;
   if (size > MAX_BUNDLE) throw new Error(`widget.js is ${size} bytes, over the ${MAX_BUNDLE}-byte budget`);
   console.log(`built widget.js (${size} bytes) and widget.css (${statSync(join(outDir, "widget.css")).size} bytes)`);
+}
+
+// The JupyterLab extension's source (src/) as one ES module for `jupyter labextension build`:
+// the registry from js/ is bundled in; @jupyterlab and @lumino stay imports, shared with Lab.
+async function buildLabLib() {
+  await esbuild.build({
+    entryPoints: [join(root, "src", "index.ts")],
+    outfile: join(root, "lib", "index.js"),
+    bundle: true,
+    format: "esm",
+    target: "es2020",
+    packages: "external",
+    logLevel: "warning",
+  });
+  console.log(`built lib/index.js (${statSync(join(root, "lib", "index.js")).size} bytes)`);
+}
+
+/**
+ * The Python that runs `jupyter` (in an isolated pip build, the build environment's, named by the
+ * script's first line), else python3: it knows where JupyterLab's core package (staging) is.
+ */
+function jupyterPython() {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const script = join(dir, "jupyter");
+    if (!existsSync(script)) continue;
+    const first = readFileSync(script, "utf8").split("\n", 1)[0];
+    if (first.startsWith("#!") && !first.includes(" ")) return first.slice(2).trim();
+    break;
+  }
+  return "python3";
+}
+
+// The prebuilt extension (python/headscope/labextension) with @jupyterlab/builder's webpack,
+// against the core package of the JupyterLab the build runs with; shared versions come from
+// package.json's ranges, so the result loads on every JupyterLab 4 from the lowest stated there.
+function buildLabExtension() {
+  const python = jupyterPython();
+  const core = spawnSync(python, ["-c", "import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), 'staging'))"], { encoding: "utf8" });
+  if (core.status !== 0) throw new Error(`cannot find JupyterLab's core package with ${python}: ${core.stderr}`);
+  const bin = join(root, "node_modules", "@jupyterlab", "builder", "lib", "build-labextension.js");
+  const result = spawnSync(process.execPath, [bin, "--core-path", core.stdout.trim(), root], { stdio: "inherit" });
+  if (result.status !== 0) throw new Error("build-labextension failed");
+  const out = join(root, "python", "headscope", "labextension", "static");
+  const bytes = readdirSync(out).filter((f) => f.endsWith(".js")).reduce((n, f) => n + statSync(join(out, f)).size, 0);
+  console.log(`built the JupyterLab extension (${bytes} bytes of JS in labextension/static)`);
 }
 
 async function runTests() {
@@ -41,4 +86,4 @@ async function runTests() {
   process.exitCode = result.status ?? 1;
 }
 
-await (process.argv.includes("--test") ? runTests() : buildBundle());
+await (process.argv.includes("--test") ? runTests() : process.argv.includes("--lab") ? buildLabLib().then(buildLabExtension) : buildBundle());

@@ -7,6 +7,7 @@
 import type { AnyModel, InitializeProps, RenderProps } from "./model/anywidget";
 import { Channel, randomToken } from "./model/channel";
 import { HeadHub } from "./model/heads";
+import { register, registry } from "./registry";
 import { HeadscopeView } from "./widget";
 
 /** Per-model links. Keys are models, so widgets never see each other's state. */
@@ -62,7 +63,18 @@ function render({ model, el }: RenderProps): () => void {
   if (link === undefined) throw new Error("headscope: no kernel link for this model");
   const view = new HeadscopeView(model, link);
   el.appendChild(view.root);
+  // publish the view to hosts on this page (the JupyterLab extension docks its side panel)
+  const unregister = register(registry(), {
+    id: view.root.id,
+    model,
+    element: view.root,
+    mountSidePanel: (host) => view.mountSidePanel(host),
+    summary: () => view.summary(),
+    act: (action) => view.act(action),
+    docked: true,
+  });
   return () => {
+    unregister();
     view.dispose();
     owned?.detach();
   };

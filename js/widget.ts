@@ -15,6 +15,7 @@ import { PatternView } from "./renderers/pattern";
 import { watchTheme, type ThemeWatch } from "./renderers/theme-watch";
 import { TokenView } from "./renderers/tokens";
 import { pairLines, Tooltip } from "./renderers/tooltip";
+import { actionForKey, notify, registry, subscribe, type ViewAction, type ViewSummary } from "./registry";
 import { PanelBinding } from "./sidepanel/binding";
 import { StatusLine } from "./sidepanel/status";
 import { tokenTooltip } from "./state/hover";
@@ -47,6 +48,10 @@ export class HeadscopeView {
   private readonly modeButtons: Record<Mode, HTMLButtonElement>;
   private readonly lossButton: HTMLButtonElement;
   private readonly effect = new AblationEffect();
+  private readonly body: HTMLElement;
+  private readonly dockButton: HTMLButtonElement;
+  /** Where a host shows the side panel (null: in the view, as always without a host). */
+  private dock: { wrapper: HTMLElement; tooltip: Tooltip } | null = null;
   /** Token colours: attention (by the mode) or the ablation's loss change. */
   private tokenColour: "attention" | "loss" = "attention";
   private ablationKey = "";
@@ -59,6 +64,9 @@ export class HeadscopeView {
   private theme: Theme;
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
+  private readonly unsubscribe: () => void;
+  /** The summary a host last saw (a host is told when it changes). */
+  private summaryKey = "";
 
   constructor(
     private readonly model: AnyModel,
@@ -112,10 +120,16 @@ export class HeadscopeView {
       point: (cell, x, y) => this.pointCell(cell, x, y),
       click: (cell) => this.update(clickToken(this.state, this.state.mode === "query" ? cell.query : cell.key)),
     });
+    this.dockButton = button("hs-dock-toggle", "Undock", () => this.toggleDock());
+    this.dockButton.hidden = true;
+    this.body = h("div", "hs-body");
+    const view = this;
     this.panel = new PanelBinding(
       {
         session: this.session,
-        tooltip: this.tooltip,
+        get tooltip() {
+          return view.dock?.tooltip ?? view.tooltip;
+        },
         traits: () => this.traits,
         theme: () => this.theme,
         ablating: () => {
@@ -132,13 +146,23 @@ export class HeadscopeView {
         this.update(unlock(this.state));
         e.stopPropagation();
       }
+      const action = e.altKey && !e.ctrlKey && !e.metaKey ? actionForKey(e.code, e.shiftKey) : null;
+      if (action !== null && this.act(action)) {
+        e.preventDefault();
+        e.stopPropagation();
+      }
     });
+    this.root.addEventListener("focusin", () => this.used());
+    this.root.addEventListener("pointerdown", () => this.used());
+    this.unsubscribe = subscribe(registry(), () => this.renderDockButton());
     for (const name of TRAIT_NAMES) model.on(`change:${name}`, this.onChange);
     this.themeWatch = watchTheme(this.root, () => this.repaintForTheme());
     this.sync();
   }
 
   dispose(): void {
+    this.unsubscribe();
+    this.undock();
     this.session.dispose();
     this.themeWatch.stop();
     for (const name of TRAIT_NAMES) this.model.off(`change:${name}`, this.onChange);
@@ -174,9 +198,8 @@ export class HeadscopeView {
     tokenBar.append(h("div", "hs-section-title", "Tokens"), modes);
     const main = h("div", "hs-main");
     main.append(tokenBar, this.tokens.el, this.effect.el, this.pattern.el);
-    const body = h("div", "hs-body");
-    body.append(main, this.panel.side.el);
-    this.root.append(this.header, body, this.status.el, this.tooltip.el);
+    this.body.append(main, this.panel.side.el);
+    this.root.append(this.header, this.body, this.status.el, this.tooltip.el);
     this.renderModes();
   }
 
@@ -209,6 +232,12 @@ export class HeadscopeView {
     this.requestHead();
     this.paintTokens();
     this.renderStatus();
+    const summary = JSON.stringify(this.summary());
+    if (summary !== this.summaryKey) {
+      this.summaryKey = summary;
+      const r = registry();
+      if (r.views.has(this.root.id)) notify(r);
+    }
   }
 
   private renderHeader(): void {
@@ -222,7 +251,102 @@ export class HeadscopeView {
     this.header.replaceChildren(
       h("span", "hs-title", "headscope"),
       ...parts.map(([cls, text]) => h("span", `hs-chip ${cls}`, text)),
+      this.dockButton,
     );
+    this.renderDockButton();
+  }
+
+  // --- the side panel shown by a host (the JupyterLab side bar) -------------------------
+
+  /** What a host lists for this view. */
+  summary(): ViewSummary {
+    const t = this.traits;
+    return { modelName: t.modelName || "precomputed attention", prompt: t.prompt, tokens: t.tokens.length, layer: t.layer, head: t.head };
+  }
+
+  /** Move the side panel into `host` (the view's output keeps its header, tokens and pattern). */
+  mountSidePanel(host: HTMLElement): () => void {
+    this.undock();
+    const wrapper = h("div", "headscope hs-dock");
+    wrapper.dataset.view = this.root.id;
+    wrapper.addEventListener("focusin", () => this.used());
+    wrapper.addEventListener("pointerdown", () => this.used());
+    const tooltip = new Tooltip(wrapper);
+    wrapper.append(this.panel.side.el);
+    host.append(wrapper);
+    const dock = { wrapper, tooltip };
+    this.dock = dock;
+    this.root.classList.add("hs-docked");
+    this.renderDockButton();
+    return () => {
+      if (this.dock === dock) this.undock();
+    };
+  }
+
+  private undock(): void {
+    const dock = this.dock;
+    if (dock === null) return;
+    this.dock = null;
+    dock.tooltip.hide();
+    this.body.append(this.panel.side.el);
+    dock.wrapper.remove();
+    this.root.classList.remove("hs-docked");
+    this.renderDockButton();
+  }
+
+  /** The dock/undock control: shown only where a host can dock the panel. */
+  private renderDockButton(): void {
+    const r = registry();
+    const entry = r.views.get(this.root.id);
+    this.dockButton.hidden = r.docks <= 0 || entry === undefined;
+    const docked = this.dock !== null;
+    this.dockButton.textContent = docked ? "Undock" : "Dock";
+    this.dockButton.title = docked ? "Show the side panel in this output" : "Show the side panel in the side bar";
+    this.dockButton.setAttribute("aria-pressed", String(docked));
+  }
+
+  private toggleDock(): void {
+    const r = registry();
+    const entry = r.views.get(this.root.id);
+    if (entry === undefined) return;
+    entry.docked = this.dock === null;
+    entry.usedAt = ++r.clock;
+    if (!entry.docked) this.undock();
+    notify(r);
+    this.renderDockButton();
+  }
+
+  /** Mark this view as the one last used (a host then shows its panel). */
+  used(): void {
+    const r = registry();
+    const entry = r.views.get(this.root.id);
+    if (entry === undefined || entry.usedAt === r.clock) return;
+    entry.usedAt = ++r.clock;
+    notify(r);
+  }
+
+  /** A host's command; false when it cannot be done. */
+  act(action: ViewAction): boolean {
+    const t = this.traits;
+    const wrap = (i: number, n: number): number => (n <= 0 ? 0 : (i + n) % n);
+    switch (action) {
+      case "next-head":
+      case "previous-head":
+        if (t.nHeads <= 0) return false;
+        return this.session.select(t.layer, wrap(t.head + (action === "next-head" ? 1 : -1), t.nHeads));
+      case "next-layer":
+      case "previous-layer":
+        if (t.nLayers <= 0) return false;
+        return this.session.select(wrap(t.layer + (action === "next-layer" ? 1 : -1), t.nLayers), t.head);
+      case "toggle-mode":
+        this.colourBy("attention", this.state.mode === "query" ? "key" : "query");
+        return true;
+      case "focus-prompt": {
+        const box = this.panel.side.prompt.textarea;
+        box.focus();
+        return document.activeElement === box;
+      }
+    }
   }
 
   /** The host switched light/dark (JupyterLab theme, VS Code, OS): recolour the canvases. */

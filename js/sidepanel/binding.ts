@@ -34,7 +34,9 @@ export class PanelBinding {
     private readonly host: BindingHost,
     idPrefix: string,
   ) {
-    const { session, tooltip } = host;
+    const { session } = host;
+    // read on each use: the tooltip follows the panel when a host docks it elsewhere
+    const tooltip = { hide: () => host.tooltip.hide(), show: (...a: Parameters<Tooltip["show"]>) => host.tooltip.show(...a) };
     const select = (ref: { layer: number; head: number }): void => {
       if (!session.select(ref.layer, ref.head)) host.statusChanged();
     };

@@ -20,6 +20,15 @@ from ._widget import AttentionWidget
 __version__ = "0.1.0"
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt extension in a development (editable) install.
+
+    A wheel installs it under ``share/jupyter/labextensions/headscope``; an editable install
+    points JupyterLab here, at the folder that ``pip install -e .`` builds.
+    """
+    return [{"src": "labextension", "dest": "headscope"}]
+
+
 def _resolve_model(model: Any) -> Any:
     """``None`` means the built-in model, a string a name for :func:`load_model`."""
     return load_model(model or "builtin") if model is None or isinstance(model, str) else model
