@@ -54,15 +54,15 @@ class HeadscopePanel extends Widget {
     code.append(el("code", "", `import headscope; ${EXAMPLE}`));
     this.empty.append(intro, code);
     this.node.append(this.empty, this.list, this.note, this.mount);
-    this.unsubscribe = subscribe(reg, () => this.update());
-    this.update();
+    this.unsubscribe = subscribe(reg, () => this.refresh());
+    this.refresh();
   }
 
   /** The notebook whose widgets are listed (null: none). */
   follow(node: HTMLElement | null): void {
     if (node === this.notebook) return;
     this.notebook = node;
-    this.update();
+    this.refresh();
   }
 
   /** The widgets of the followed notebook, in the order they appear. */
@@ -77,7 +77,7 @@ class HeadscopePanel extends Widget {
     return mostRecent(this.entries());
   }
 
-  update(): void {
+  refresh(): void {
     const entries = this.entries();
     const current = mostRecent(entries);
     this.empty.hidden = entries.length > 0;
@@ -104,7 +104,8 @@ class HeadscopePanel extends Widget {
         return item;
       }),
     );
-    const show = current !== null && current.docked ? current : null;
+    // docked only while the side bar shows this panel: otherwise the panel stays in the output
+    const show = this.isVisible && current !== null && current.docked ? current : null;
     this.note.hidden = current === null || show !== null;
     this.note.textContent = current === null ? "" : "This widget's panel is in its cell output. Press its Dock button, or pick it above, to show it here.";
     if (this.mounted !== null && this.mounted.entry !== show) {
@@ -120,9 +121,17 @@ class HeadscopePanel extends Widget {
     if (detached && this.recheck === 0) {
       this.recheck = window.setTimeout(() => {
         this.recheck = 0;
-        this.update();
+        this.refresh();
       }, 200);
     }
+  }
+
+  protected onAfterShow(): void {
+    this.refresh();
+  }
+
+  protected onAfterHide(): void {
+    this.refresh();
   }
 
   dispose(): void {
