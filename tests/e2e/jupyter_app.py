@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Iterator
 
 import nbformat
+
+#: The checkout's prebuilt JupyterLab extension (``npm run build:lab`` or ``pip install -e .``).
+LABEXTENSION = Path(__file__).resolve().parents[2] / "python" / "headscope" / "labextension"
 
 #: JupyterLab settings that keep the UI quiet: no news or update popups.
 _SETTINGS = {
@@ -45,12 +49,17 @@ class JupyterServer:
             target = settings / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(value))
+        # the checkout's Lab extension, ahead of any installed copy (JUPYTER_PATH comes first)
+        data = base / "data"
+        if (LABEXTENSION / "package.json").exists():
+            shutil.copytree(LABEXTENSION, data / "labextensions" / "headscope")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(
             os.environ,
             HF_HUB_OFFLINE="1",
             JUPYTER_CONFIG_DIR=str(base / "config"),
+            JUPYTER_PATH=os.pathsep.join(p for p in (str(data), os.environ.get("JUPYTER_PATH", "")) if p),
             JUPYTER_RUNTIME_DIR=str(base / "runtime"),
             JUPYTERLAB_SETTINGS_DIR=str(settings),
             JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
