@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -135,6 +136,7 @@ def test_empty_state_follows_the_active_notebook(lab: JupyterServer, browser_pag
     plain_id = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
 
     # a second notebook with a widget: the panel follows it and lists its widget
+    opened = time.monotonic()
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'hs_follow.ipynb'})")
     page.wait_for_function(
         "(id) => window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.id !== id",
@@ -144,6 +146,9 @@ def test_empty_state_follows_the_active_notebook(lab: JupyterServer, browser_pag
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     panel.locator(".jp-headscope-pick").first.wait_for(timeout=90_000)
     panel.locator(".hs-dock .hs-side").wait_for()
+    # reported, never asserted: opening the notebook (kernel start and the run included) to the
+    # panel showing its widget
+    print(f"notebook opened to widget docked in the panel: {time.monotonic() - opened:.1f} s")
     assert not empty.is_visible()
 
     # back to the plain notebook: the empty state again, and the widget keeps its own panel
