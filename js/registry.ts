@@ -63,6 +63,8 @@ export interface Registry {
   readonly views: Map<string, ViewEntry>;
   /** How many hosts can show a side panel (the Lab extension sets this; 0 elsewhere). */
   docks: number;
+  /** Brings a host's panel into view (set by the host; a view's Dock button calls it). */
+  reveal: (() => void) | null;
   clock: number;
 }
 
@@ -73,7 +75,7 @@ export function registry(scope: object = globalThis): Registry {
   const g = scope as Global;
   let r = g[REGISTRY_KEY];
   if (r === undefined) {
-    r = { version: 1, events: new EventTarget(), views: new Map(), docks: 0, clock: 0 };
+    r = { version: 1, events: new EventTarget(), views: new Map(), docks: 0, reveal: null, clock: 0 };
     Object.defineProperty(g, REGISTRY_KEY, { value: r, configurable: true, enumerable: false, writable: false });
   }
   return r;

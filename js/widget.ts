@@ -313,6 +313,7 @@ export class HeadscopeView {
     entry.usedAt = ++r.clock;
     if (!entry.docked) this.undock();
     notify(r);
+    if (entry.docked) r.reveal?.();
     this.renderDockButton();
   }
 

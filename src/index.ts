@@ -165,6 +165,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.caption = "headscope";
     app.shell.add(panel, "right", { rank: 650 });
     reg.docks += 1;
+    reg.reveal = () => app.shell.activateById(PANEL_ID);
     notify(reg);
 
     const follow = (): void => panel.follow(tracker?.currentWidget?.node ?? null);
