@@ -174,3 +174,68 @@ def test_empty_state_follows_the_active_notebook(lab: JupyterServer, browser_pag
     )
     empty.wait_for()
     assert not _bad(errors), _bad(errors)
+
+
+LUMINANCE = """(el) => {
+  const [r, g, b] = getComputedStyle(el).backgroundColor.match(/[\\d.]+/g).map(Number);
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}"""
+
+FOCUS = """() => {
+  const a = document.activeElement;
+  return a && a.closest('#headscope-panel') ? (a.className || a.tagName) : null;
+}"""
+
+
+def test_two_widgets_the_current_one_keyboard_and_dark_theme(lab: JupyterServer, browser_page: Any) -> None:
+    page, errors = browser_page
+    name = "hs_two.ipynb"
+    write_notebook(lab.root / name, WIDGET_CELL, "v = headscope.show(None, 'hello there')\nv")
+    _open_and_run(page, f"{lab.url}/lab/tree/{name}")
+    outputs = page.locator(".jp-OutputArea-output .headscope")
+    outputs.nth(1).locator(".hs-tok").first.wait_for(timeout=90_000)
+    first, second = outputs.nth(0), outputs.nth(1)
+
+    panel = _open_panel(page)
+    items = panel.locator(".jp-headscope-pick")
+    items.nth(1).wait_for()
+    assert items.count() == 2
+    # the newest widget is the current one: its panel is docked, the other keeps its own
+    assert items.nth(1).get_attribute("aria-current") == "true"
+    assert "hello" in items.nth(1).inner_text()
+    panel.locator(".hs-dock .hs-side").wait_for()
+    assert second.locator(".hs-side").count() == 0 and first.locator(".hs-side").count() == 1
+
+    # using the first widget makes it the current one; the commands then act on w, not v
+    first.locator(".hs-header").click()
+    items.nth(0).and_(page.locator("[aria-current='true']")).wait_for()
+    first.locator(".hs-side").wait_for(state="detached")
+    assert second.locator(".hs-side").count() == 1
+    page.evaluate("() => window.jupyterapp.commands.execute('headscope:next-layer')")
+    _wait_kernel(page, "print(w.layer, w.head, v.layer, v.head)", "1 0 0 0")
+
+    # Tab from the list walks every control of the docked panel, down to the prompt's Run
+    items.nth(0).focus()
+    seen: list[str] = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        where = page.evaluate(FOCUS)
+        if where is None:
+            break
+        seen.append(str(where))
+    joined = " ".join(seen)
+    for control in ("jp-headscope-pick", "hs-atlas-canvas", "hs-prompt-input", "hs-run", "hs-fold-title"):
+        assert control in joined, (control, seen)
+
+    # the dark theme: the panel and the docked side panel follow it
+    dock = panel.locator(".hs-dock .hs-side")
+    assert dock.evaluate(LUMINANCE) > 0.7
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    page.wait_for_function(
+        f"() => ({LUMINANCE})(document.querySelector('#headscope-panel .hs-dock .hs-side')) < 0.3", timeout=30_000
+    )
+    assert panel.evaluate(LUMINANCE) < 0.3
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=30_000)
+    assert not _bad(errors), _bad(errors)
