@@ -10,7 +10,7 @@ import { ICommandPalette } from "@jupyterlab/apputils";
 import { INotebookTracker } from "@jupyterlab/notebook";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { Widget } from "@lumino/widgets";
-import { ACTION_KEYS, mostRecent, notify, registry, subscribe, type Registry, type ViewAction, type ViewEntry } from "../js/registry";
+import { ACTION_KEYS, mostRecent, notify, registry, subscribe, type Registry, type ViewAction, type ViewEntry, type ViewSummary } from "../js/registry";
 
 const PANEL_ID = "headscope-panel";
 /** Lumino shortcuts work while the panel has focus; inside a widget's output the widget's own
@@ -33,6 +33,15 @@ function firstWords(text: string, n = 6): string {
   return words.slice(0, n).join(" ") + (words.length > n ? " …" : "");
 }
 
+/** A view's summary, or null when its bundle cannot give one. */
+function summaryOf(entry: ViewEntry): ViewSummary | null {
+  try {
+    return entry.summary();
+  } catch {
+    return null;
+  }
+}
+
 /** The side-bar panel: the active notebook's widgets, and the current one's side panel. */
 class HeadscopePanel extends Widget {
   private readonly list = el("ul", "jp-headscope-list");
@@ -42,6 +51,8 @@ class HeadscopePanel extends Widget {
   private mounted: { entry: ViewEntry; unmount: () => void } | null = null;
   private notebook: HTMLElement | null = null;
   private recheck = 0;
+  private rechecks = 0;
+  private listKey = "";
   private readonly unsubscribe: () => void;
 
   constructor(private readonly reg: Registry) {
@@ -54,7 +65,7 @@ class HeadscopePanel extends Widget {
     code.append(el("code", "", `import headscope; ${EXAMPLE}`));
     this.empty.append(intro, code);
     this.node.append(this.empty, this.list, this.note, this.mount);
-    this.unsubscribe = subscribe(reg, () => this.refresh());
+    this.unsubscribe = subscribe(reg, () => this.changed());
     this.refresh();
   }
 
@@ -77,14 +88,56 @@ class HeadscopePanel extends Widget {
     return mostRecent(this.entries());
   }
 
+  /** A registry change: look for detached views again for a while (see {@link refresh}). */
+  private changed(): void {
+    this.rechecks = 0;
+    this.refresh();
+  }
+
   refresh(): void {
     const entries = this.entries();
     const current = mostRecent(entries);
     this.empty.hidden = entries.length > 0;
     this.list.hidden = entries.length === 0;
+    const summaries = entries.map((entry) => summaryOf(entry));
+    // rebuilt only when what it shows changes, so that focus stays on a button of the list
+    const key = JSON.stringify([entries.map((e) => e.id), summaries, current?.id ?? null]);
+    if (key !== this.listKey) {
+      this.listKey = key;
+      this.renderList(entries, summaries, current);
+    }
+    // docked only while the side bar shows this panel: otherwise the panel stays in the output
+    const show = this.isVisible && current !== null && current.docked ? current : null;
+    this.note.hidden = current === null || show !== null;
+    this.note.textContent = current === null ? "" : "This widget's panel is in its cell output. Press its Dock button, or pick it above, to show it here.";
+    if (this.mounted !== null && this.mounted.entry !== show) {
+      const { unmount } = this.mounted;
+      this.mounted = null;
+      unmount();
+    }
+    if (show !== null && this.mounted === null) {
+      try {
+        this.mounted = { entry: show, unmount: show.mountSidePanel(this.mount) };
+      } catch (error) {
+        console.warn("headscope: the widget's side panel could not be shown here", error);
+      }
+    }
+    // views published before their output is in the page: look again a few times (a view that
+    // stays detached, such as one in a notebook's virtualized cell, is simply not listed)
+    const detached = [...this.reg.views.values()].some((e) => !e.element.isConnected);
+    if (detached && this.recheck === 0 && this.rechecks < 50) {
+      this.rechecks++;
+      this.recheck = window.setTimeout(() => {
+        this.recheck = 0;
+        this.refresh();
+      }, 200);
+    }
+  }
+
+  private renderList(entries: ViewEntry[], summaries: (ViewSummary | null)[], current: ViewEntry | null): void {
     this.list.replaceChildren(
       ...entries.map((entry, i) => {
-        const s = entry.summary();
+        const s = summaries[i] ?? { modelName: "headscope", prompt: "", tokens: 0, layer: 0, head: 0 };
         const item = el("li", "jp-headscope-item");
         const pick = el("button", "jp-headscope-pick");
         pick.type = "button";
@@ -104,26 +157,6 @@ class HeadscopePanel extends Widget {
         return item;
       }),
     );
-    // docked only while the side bar shows this panel: otherwise the panel stays in the output
-    const show = this.isVisible && current !== null && current.docked ? current : null;
-    this.note.hidden = current === null || show !== null;
-    this.note.textContent = current === null ? "" : "This widget's panel is in its cell output. Press its Dock button, or pick it above, to show it here.";
-    if (this.mounted !== null && this.mounted.entry !== show) {
-      const { unmount } = this.mounted;
-      this.mounted = null;
-      unmount();
-    }
-    if (show !== null && this.mounted === null) {
-      this.mounted = { entry: show, unmount: show.mountSidePanel(this.mount) };
-    }
-    // views registered before their output is attached: look again once they are in the page
-    const detached = [...this.reg.views.values()].some((e) => !e.element.isConnected);
-    if (detached && this.recheck === 0) {
-      this.recheck = window.setTimeout(() => {
-        this.recheck = 0;
-        this.refresh();
-      }, 200);
-    }
   }
 
   protected onAfterShow(): void {
@@ -187,7 +220,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
           const entry = panel.current();
           if (entry === null) return false;
           if (c.action === "focus-prompt" && entry.docked) app.shell.activateById(PANEL_ID);
-          return entry.act(c.action);
+          try {
+            return entry.act(c.action);
+          } catch (error) {
+            console.warn(`headscope: ${c.id} failed`, error);
+            return false;
+          }
         },
       });
       const key = ACTION_KEYS[c.action].replace(/^Key/, "");
