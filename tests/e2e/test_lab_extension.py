@@ -127,6 +127,11 @@ def test_empty_state_follows_the_active_notebook(lab: JupyterServer, browser_pag
     page, errors = browser_page
     write_notebook(lab.root / "plain.ipynb", "1 + 1")
     write_notebook(lab.root / "hs_follow.ipynb", WIDGET_CELL)
+    # no notebook and no kernel at all: the empty state, nothing thrown
+    page.goto(f"{lab.url}/lab?reset")
+    panel = _open_panel(page)
+    panel.locator(".jp-headscope-empty").wait_for()
+    page.evaluate("() => window.jupyterapp.commands.execute('headscope:next-head')")
     page.goto(f"{lab.url}/lab/tree/plain.ipynb?reset")
     page.wait_for_function(KERNEL_IDLE, polling=250, timeout=90_000)
     panel = _open_panel(page)
