@@ -264,7 +264,8 @@ export class HeadscopeView {
     return { modelName: t.modelName || "precomputed attention", prompt: t.prompt, tokens: t.tokens.length, layer: t.layer, head: t.head };
   }
 
-  /** Move the side panel into `host` (the view's output keeps its header, tokens and pattern). */
+  /** Move the side panel and the status line into `host` (the view's output keeps its header,
+   * tokens and pattern). */
   mountSidePanel(host: HTMLElement): () => void {
     this.undock();
     const wrapper = h("div", "headscope hs-dock");
@@ -272,7 +273,7 @@ export class HeadscopeView {
     wrapper.addEventListener("focusin", () => this.used());
     wrapper.addEventListener("pointerdown", () => this.used());
     const tooltip = new Tooltip(wrapper);
-    wrapper.append(this.panel.side.el);
+    wrapper.append(this.panel.side.el, this.status.el);
     host.append(wrapper);
     const dock = { wrapper, tooltip };
     this.dock = dock;
@@ -289,6 +290,7 @@ export class HeadscopeView {
     this.dock = null;
     dock.tooltip.hide();
     this.body.append(this.panel.side.el);
+    this.body.after(this.status.el);
     dock.wrapper.remove();
     this.root.classList.remove("hs-docked");
     this.renderDockButton();

@@ -68,7 +68,8 @@ def test_the_panel_docks_the_widget_and_acts_on_its_model(lab: JupyterServer, br
     side = panel.locator(".hs-dock .hs-side")
     side.wait_for()
     # docked: the output keeps the header, the tokens and the pattern
-    assert widget.locator(".hs-side").count() == 0
+    assert widget.locator(".hs-side").count() == 0 and widget.locator(".hs-status").count() == 0
+    assert panel.locator(".hs-dock .hs-status").count() == 1  # the status line and errors too
     assert "hs-docked" in (widget.get_attribute("class") or "")
     assert widget.locator(".hs-tok").count() == 9 and widget.locator(".hs-pattern").count() == 1
 
@@ -114,7 +115,7 @@ def test_the_panel_docks_the_widget_and_acts_on_its_model(lab: JupyterServer, br
     # undock: the side panel goes back into the output; dock: into the side bar again
     widget.locator(".hs-dock-toggle").click()
     widget.locator(".hs-side").wait_for()
-    assert side.count() == 0
+    assert side.count() == 0 and widget.locator(".hs-status").count() == 1
     assert "hs-docked" not in (widget.get_attribute("class") or "")
     panel.locator(".jp-headscope-note").wait_for()
     widget.locator(".hs-dock-toggle").click()
