@@ -83,7 +83,6 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int,
 
     from headscope import AttentionWidget
     from headscope._adapters import run_model
-    from headscope._wire import encode_head
 
     torch.set_num_threads(threads)
     if model is None:
@@ -111,7 +110,7 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int,
             t0 = time.perf_counter()
             widget = AttentionWidget(run_model(model, prompt), model=model)
             run = widget.run_result
-            first_head = encode_head(run.head(0, 0))[1:]
+            first_head = run.encode_head(0, 0)[1:]
             total.append(time.perf_counter() - t0)
     forward, total = forward[1:], total[1:]
     if what == "forward":
@@ -123,7 +122,7 @@ def measure(n_tokens: int, what: str, repeats: int, n_layers: int, threads: int,
     head_times = []
     for layer in range(run.n_layers):
         t0 = time.perf_counter()
-        encode_head(run.head(layer, 5))
+        run.encode_head(layer, min(5, run.n_heads - 1))
         head_times.append(time.perf_counter() - t0)
     tokens_json = len(json.dumps(widget.tokens).encode())
     head_bytes = len(first_head[0]) + len(first_head[1])

@@ -14,12 +14,12 @@ geometry at 1024 tokens on 2 CPU threads).
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from ._run import AttentionRun, make_run
+from ._run import DEFAULT_MEMORY_BUDGET, AttentionRun
 
 _REQUIRED = ("to_tokens", "to_str_tokens", "run_with_hooks")
 _INT64 = np.iinfo(np.int64)
@@ -169,11 +169,11 @@ def check_token_ids(model: Any, ids: Any, *, what: str = "prompt") -> torch.Tens
     )
 
 
-def run_model(model: Any, prompt: str) -> AttentionRun:
+def run_model(model: Any, prompt: str, *, memory_budget: int | None = None) -> AttentionRun:
     """Run ``model`` on ``prompt`` and return every head's attention pattern.
 
     Runs under ``torch.no_grad()`` in eval mode (the model's mode is restored afterwards) and
-    keeps only the pattern hooks' outputs.
+    keeps only each layer's reduction (see :func:`run_token_ids`, ``memory_budget``).
     """
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
@@ -190,7 +190,7 @@ def run_model(model: Any, prompt: str) -> AttentionRun:
             f"the prompt is {seq_len} tokens long, but the model's context holds {n_ctx} "
             f"(cfg.n_ctx); shorten it by {seq_len - n_ctx} tokens"
         )
-    return run_token_ids(model, token_ids, prompt=prompt)
+    return run_token_ids(model, token_ids, prompt=prompt, memory_budget=memory_budget)
 
 
 @contextlib.contextmanager
@@ -230,14 +230,60 @@ def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[Any, list[tor
     return output, [captured.pop(pattern_hook(i)) for i in range(n_layers)]
 
 
-def run_token_ids(model: Any, token_ids: Any, *, prompt: str = "") -> AttentionRun:
-    """Run ``model`` on token ids ``[pos]`` (BOS included) and return every head's pattern.
+def capture_reduced(
+    model: Any, token_ids: torch.Tensor, reducer: Any, layers: Sequence[int], keep: Callable[[int], bool]
+) -> dict[int, Any]:
+    """Run ``model`` on ``token_ids`` ``[1, pos]`` with a hook on the pattern of each of
+    ``layers`` that reduces it on the spot (``reducer.reduce``, on the model's device) and keeps
+    no float pattern. ``keep(layer)`` says whether the layer's compact head form is kept. The
+    forward pass stops after the last of ``layers`` where the model supports ``stop_at_layer``.
+
+    A validation error raised by the reduction is raised after the pass (the model's hooks are
+    removed first); later layers are then not reduced.
+    """
+    out: dict[int, Any] = {}
+    failed: list[BaseException] = []
+
+    def reduce(pattern: torch.Tensor, hook: Any) -> None:
+        if failed:
+            return
+        layer = int(hook.name.split(".")[1])
+        try:
+            out[layer] = reducer.reduce(layer, pattern[0] if pattern.ndim == 4 else pattern, keep=keep(layer))
+        except Exception as exc:  # raised below, once the model is out of its hooks
+            failed.append(exc)
+
+    hooks = [(pattern_hook(i), reduce) for i in layers]
+    n_layers = int(model.cfg.n_layers)
+    stop = max(layers) + 1
+    with inference(model):
+        if stop < n_layers:
+            try:
+                model.run_with_hooks(token_ids, fwd_hooks=hooks, stop_at_layer=stop)
+            except TypeError:  # a model without stop_at_layer runs to the end
+                model.run_with_hooks(token_ids, fwd_hooks=hooks)
+        else:
+            model.run_with_hooks(token_ids, fwd_hooks=hooks)
+    if failed:
+        raise failed[0]
+    return out
+
+
+def run_token_ids(
+    model: Any, token_ids: Any, *, prompt: str = "", memory_budget: int | None = None
+) -> AttentionRun:
+    """Run ``model`` on token ids ``[pos]`` (BOS included) and return every head's attention,
+    reduced layer by layer as the model produces it (``headscope._capture``).
 
     ``token_ids`` is a tensor, an array or a list of ints (a leading batch dimension of 1 is
     dropped). Ids are checked against the vocabulary before the model sees them
-    (:func:`check_token_ids`), and the length against ``cfg.n_ctx``.
+    (:func:`check_token_ids`), and the length against ``cfg.n_ctx``. ``memory_budget`` (bytes,
+    default 1 GiB) bounds the compact head data the run keeps: the first layers that fit keep it,
+    the others are computed again when a head of theirs is asked for.
     """
-    _, n_ctx = check_model(model)
+    from ._capture import Reducer, layer_nbytes
+
+    n_layers, n_ctx = check_model(model)
     what = "prompt" if prompt else "token ids"
     token_ids = check_token_ids(model, token_ids, what=what)
     if token_ids.ndim == 2 and token_ids.shape[0] == 1:
@@ -252,18 +298,42 @@ def run_token_ids(model: Any, token_ids: Any, *, prompt: str = "") -> AttentionR
             f"but the model's context holds {n_ctx} "
             f"(cfg.n_ctx); shorten it by {token_ids.numel() - n_ctx} tokens"
         )
+    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else check_budget(memory_budget)
     str_tokens = [str(t) for t in model.to_str_tokens(token_ids)]
-    _, patterns = capture_patterns(model, token_ids[None])
-    layers = [p[0] if p.ndim == 4 else p for p in patterns]  # drop the batch dimension
-    return make_run(
+    n = int(token_ids.numel())
+    n_heads = int(getattr(model.cfg, "n_heads", 0) or 0)
+    causal = is_causal(model)
+    # attention sinks (GPT-OSS) take a share of a row; more than 1 is still wrong
+    reducer = Reducer(token_ids.cpu(), n_layers * max(1, n_heads), causal=causal, partial_rows=True)
+    per_layer = layer_nbytes(max(1, n_heads), n, "tril" if causal else "full")
+    if per_layer * n_layers <= budget:
+        kept = n_layers
+    else:  # one layer's room stays free for the layer computed again on demand
+        kept = max(0, (budget - per_layer) // per_layer)
+    ids = token_ids[None]
+    reduced = capture_reduced(model, ids, reducer, range(n_layers), keep=lambda layer: layer < kept)
+
+    def recompute(layer: int) -> Any:
+        again = capture_reduced(model, ids, reducer, [layer], keep=lambda _: True)
+        return again[layer].compact
+
+    return AttentionRun(
         str_tokens,
-        layers,
+        [reduced[i] for i in range(n_layers)],
         prompt=prompt,
         model_name=model_name(model),
         token_ids=token_ids.detach().cpu(),
-        causal=is_causal(model),
-        partial_rows=True,  # attention sinks (GPT-OSS) take a share of a row; more than 1 is still wrong
+        recompute=recompute if kept < n_layers else None,
     )
+
+
+def check_budget(memory_budget: Any) -> int:
+    """A memory budget in bytes: a positive int."""
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)):
+        raise TypeError(f"memory_budget must be an int (bytes), got {type(memory_budget).__name__}")
+    if memory_budget <= 0:
+        raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget}")
+    return int(memory_budget)
 
 
 def is_causal(model: Any) -> bool:
