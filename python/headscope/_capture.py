@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -32,10 +33,9 @@ MAX_THUMB = 64
 #: Bytes the whole atlas may take: ``n_layers * n_heads * T * T`` stays under this, so the
 #: first paint of a model with many heads stays small (T = 64 up to 366 heads).
 ATLAS_BUDGET = 1_500_000
-#: Float elements a block of query rows may hold (all heads of a layer together): 32 MB.
-BLOCK_ELEMENTS = 8 * 1024 * 1024
-#: Index pairs gathered at once for the token-dependent scores.
-GATHER_ELEMENTS = 4 * 1024 * 1024
+#: Float elements a block of query rows may hold (all heads of a layer together): 8 MB.
+#: Small blocks waste little on a causal block's upper corner and stay in cache.
+BLOCK_ELEMENTS = 2 * 1024 * 1024
 
 #: Scores under headscope's own convention (``_scores.head_scores``), in this order.
 ROW_SCORES = ("previous_token", "induction", "duplicate_token", "bos_sink", "entropy")
@@ -127,22 +127,31 @@ class Reducer:
         causal: bool = True,
         partial_rows: bool = False,
     ) -> None:
-        from ._scores import _tokens_np, duplicate_token_targets, induction_targets
+        from ._scores import _tokens_np
 
         ids = _tokens_np(token_ids)
         self.n = n = len(ids)
         self.causal = causal
         self.partial_rows = partial_rows
         self.thumb = thumb_size(n, n_heads_total)
-        # token-dependent targets as (query, key) index pairs, in row order
-        self._targets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._valid: dict[str, np.ndarray] = {}
-        for name, mask in (("induction", induction_targets(ids)), ("duplicate_token", duplicate_token_targets(ids))):
-            q, k = np.nonzero(mask)
-            self._targets[name] = (q, k)
-            self._valid[name] = mask.any(-1)
+        # The token-dependent scores group keys by token: the mass a row puts on the keys that
+        # hold token t (duplicate-token) or follow token t (induction) is one index_add over the
+        # keys, whatever the number of targets. ``group[k]`` is key k's token as an index into the
+        # prompt's distinct tokens; ``follows[k]`` that of key k - 1 (key 0 follows nothing:
+        # the extra group ``n_groups``, never read).
+        _, group = np.unique(ids, return_inverse=True)
+        group = group.reshape(-1).astype(np.int64)
+        self.n_groups = int(group.max()) + 1 if n else 0
+        self._group = torch.as_tensor(group)
+        self._follows = torch.as_tensor(np.concatenate([[self.n_groups], group[:-1]])[:n].astype(np.int64))
+        first = np.full(self.n_groups, n, dtype=np.int64)
+        np.minimum.at(first, group, np.arange(n))
+        pos = np.arange(n)
+        # rows with a target: the token occurred before (duplicate), or at least two before (induction)
+        self._valid = {"duplicate_token": first[group] < pos, "induction": first[group] <= pos - 2}
         # detect_head's induction also targets the query itself after a repeated token ("aa")
         self._self_rows = np.nonzero(np.concatenate([[False], ids[1:] == ids[:-1]]))[0] if n >= 2 else np.zeros(0, np.int64)
+        self._ids = torch.as_tensor(ids.astype(np.int64))
 
     def reduce(self, index: int, pattern: torch.Tensor, *, keep: bool = True) -> ReducedLayer:
         """Validate and reduce one layer ``[head, query_pos, key_pos]`` (any float dtype, any
@@ -160,6 +169,29 @@ class Reducer:
             reference_checks(layer, index, tolerance, causal=self.causal, partial_rows=self.partial_rows)
             raise ValueError(f"attention of layer {index} failed validation") from None
 
+    def _target_masses(self, block: torch.Tensor, a: int, b: int, masses: dict[str, torch.Tensor]) -> None:
+        """Add rows ``a:b``'s mass on their duplicate-token and induction targets to ``masses``.
+
+        Keys before the block (``k < a <= q``) go through one grouped sum per score; keys inside
+        the block's own square (``a <= k < q``) are gathered pair by pair (at most ``r * r / 2``).
+        """
+        n_heads, r, _ = block.shape
+        device = block.device
+        group = self._group.to(device)
+        rows = group[a:b].expand(n_heads, r).unsqueeze(-1)  # [head, rows, 1]: each row's token
+        for name, keys in (("duplicate_token", group), ("induction", self._follows.to(device))):
+            if a > 0:
+                grouped = block.new_zeros((n_heads, r, self.n_groups + 1))
+                grouped.index_add_(2, keys[:a], block[:, :, :a])
+                masses[name][:, a:b] += grouped.gather(2, rows)[..., 0]
+            # inside the square: key k in [a, q) (induction: k >= 1) whose group matches the row's
+            same = (keys[a:b][None, :] == group[a:b][:, None]).tril(-1)  # [rows, keys a:b]
+            if name == "induction" and a == 0:
+                same[:, 0] = False
+            qq, kk = same.nonzero(as_tuple=True)
+            if qq.numel():
+                masses[name][:, a:b].index_add_(1, qq, block[:, qq, a + kk])
+
     def _reduce(self, p: torch.Tensor, tolerance: float, keep: bool) -> ReducedLayer:
         n_heads, n, n2 = (int(s) for s in p.shape)
         if n != self.n or n2 != n:
@@ -174,7 +206,7 @@ class Reducer:
         prev = torch.zeros(n_heads, dtype=torch.float64, device=device)
         bos = torch.zeros(n_heads, dtype=torch.float64, device=device)
         self_mass = torch.zeros(n_heads, dtype=torch.float64, device=device)
-        masses = {name: torch.zeros((n_heads, n), dtype=torch.float32, device=device) for name in self._targets}
+        masses = {name: torch.zeros((n_heads, n), dtype=torch.float32, device=device) for name in self._valid}
         self_rows = torch.as_tensor(self._self_rows, device=device)
         chunks: list[torch.Tensor] = []
         tril = self.causal  # decided before the data for a causal model; else after the check
@@ -184,21 +216,29 @@ class Reducer:
             block = p[:, a:b, :]
             if block.dtype != torch.float32:
                 block = block.float()
-            low, high = torch.aminmax(block, dim=-1)  # [head, rows]; NaN shows up here
-            lo, hi = float(low.min()), float(high.max())
+            # a causal row has nothing right of its own position: the passes below read only
+            # the keys up to the block's last row ("visible"); the rest is checked to be ~0
+            cols = b if self.causal else n
+            visible = block[:, :, :cols]
+            lo_t, hi_t = torch.aminmax(visible)  # NaN and inf show up here
+            lo, hi = float(lo_t), float(hi_t)
+            if b < n:  # the keys right of the block's square (a view, no copy)
+                right = block[:, :, b:]
+                right_max = right.amax(dim=(1, 2))  # [head]
+                r_lo, r_hi = torch.aminmax(right_max.new_tensor(0.0) if right.numel() == 0 else right)
+                lo, hi = min(lo, float(r_lo)), max(hi, float(r_hi))
+                above = torch.maximum(above, right_max.clamp(0.0, 1.0))
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -tolerance or hi > 1 + tolerance:
                 raise ValidationFailed
             if lo < 0 or hi > 1:  # float rounding only; never written into the caller's tensor
                 block = block.clamp(0.0, 1.0)
-                high = high.clamp(0.0, 1.0)
-            row_sums = block.sum(-1)
-            sums[:, a:b] = row_sums
-            # weight above the diagonal: right of the block's square (a view), then its own square
-            if b < n:
-                above = torch.maximum(above, block[:, :, b:].amax(dim=(1, 2)))
-            if b - a > 1:
+                visible = block[:, :, :cols]
+            if b - a > 1:  # above the diagonal inside the block's own square (small)
                 above = torch.maximum(above, block[:, :, a:b].triu(1).amax(dim=(1, 2)))
+            high = visible.amax(-1)  # [head, rows]: the rows' maxima, the wire's scales
             scales[:, a:b] = high
+            row_sums = visible.sum(-1)
+            sums[:, a:b] = row_sums
             # scores: previous token (rows q >= 1, key q - 1), BOS sink (key 0), detect_head's self
             # target, all from the float weights
             if n >= 2:
@@ -207,26 +247,18 @@ class Reducer:
                 rows = self_rows[(self_rows >= a) & (self_rows < b)]
                 if rows.numel():
                     self_mass += block[:, rows - a, rows].sum(-1, dtype=torch.float64)
-            cols = b if self.causal else n  # a causal row has nothing beyond its own position
-            visible = block[:, :, :cols]
-            normed = visible / row_sums.clamp_min(1e-30).unsqueeze(-1)
-            entropy[:, a:b] = torch.special.entr(normed).sum(-1)
-            del normed
-            for name, (qs, ks) in self._targets.items():
-                lo_i, hi_i = np.searchsorted(qs, [a, b])
-                per = max(1, GATHER_ELEMENTS // max(1, n_heads))
-                for s in range(lo_i, hi_i, per):
-                    e = min(s + per, hi_i)
-                    q = torch.as_tensor(qs[s:e], device=device)
-                    k = torch.as_tensor(ks[s:e], device=device)
-                    masses[name].index_add_(1, q, block[:, q - a, k])
+            # entropy of the renormalized row p / s: log(s) + sum(-p log p) / s (0 for an empty row)
+            entr = torch.special.entr(visible).sum(-1)
+            positive = row_sums > 0
+            safe = torch.where(positive, row_sums, torch.ones_like(row_sums))
+            entropy[:, a:b] = torch.where(positive, safe.log() + entr / safe, torch.zeros_like(safe))
+            self._target_masses(block, a, b, masses)
             if keep:
-                inv = 255.0 / torch.where(high > 0, high, torch.ones_like(high))
+                # a true division, as numpy's encode_head does (255.0 / t is 255 * (1 / t) in torch)
+                inv = torch.full_like(high, 255.0).div_(torch.where(high > 0, high, torch.ones_like(high)))
                 quant = torch.mul(visible, inv.unsqueeze(-1)).round_().to(torch.uint8)
                 if self.causal:
-                    rows_i = torch.arange(a, b, device=device)[:, None]
-                    mask = torch.arange(cols, device=device)[None, :] <= rows_i
-                    chunks.append(quant[:, mask])
+                    chunks.append(quant.reshape(n_heads, -1).index_select(1, _tril_block_index(a, b, device)))
                 else:
                     chunks.append(quant.reshape(n_heads, -1))
                 del quant
@@ -260,7 +292,7 @@ class Reducer:
             scores["previous_token"] = nan
             detect["previous_token"] = (prev / total).float().cpu()
         for name in ("induction", "duplicate_token"):
-            valid = torch.as_tensor(self._valid[name], device=device)
+            valid = torch.as_tensor(self._valid[name], device=device)  # rows with a target
             mass = masses[name]
             scores[name] = mass[:, valid].mean(-1).cpu() if bool(valid.any()) else nan
             summed = mass.sum(-1, dtype=torch.float64)
@@ -282,6 +314,14 @@ class Reducer:
             causal_heads=causal_heads.cpu().numpy(),
             compact=compact,
         )
+
+
+@lru_cache(maxsize=64)
+def _tril_block_index(a: int, b: int, device: torch.device) -> torch.Tensor:
+    """Flat indices, into rows ``a:b`` x keys ``:b``, of the keys ``<=`` each row, row by row."""
+    rows = torch.arange(a, b, device=device)[:, None]
+    mask = torch.arange(b, device=device)[None, :] <= rows
+    return mask.reshape(-1).nonzero()[:, 0]
 
 
 def _causal_tolerance() -> float:
