@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -182,7 +181,7 @@ class Reducer:
         for name, keys in (("duplicate_token", group), ("induction", self._follows.to(device))):
             if a > 0:
                 grouped = block.new_zeros((n_heads, r, self.n_groups + 1))
-                grouped.index_add_(2, keys[:a], block[:, :, :a])
+                grouped.index_add_(2, keys[:a], block[:, :, :a])  # one pass, any number of tokens
                 masses[name][:, a:b] += grouped.gather(2, rows)[..., 0]
             # inside the square: key k in [a, q) (induction: k >= 1) whose group matches the row's
             same = (keys[a:b][None, :] == group[a:b][:, None]).tril(-1)  # [rows, keys a:b]
@@ -220,23 +219,22 @@ class Reducer:
             # the keys up to the block's last row ("visible"); the rest is checked to be ~0
             cols = b if self.causal else n
             visible = block[:, :, :cols]
-            lo_t, hi_t = torch.aminmax(visible)  # NaN and inf show up here
-            lo, hi = float(lo_t), float(hi_t)
+            high = visible.amax(-1)  # [head, rows]: the rows' maxima (NaN and inf show up here)
+            lo, hi = float(visible.amin()), float(high.max())
             if b < n:  # the keys right of the block's square (a view, no copy)
                 right = block[:, :, b:]
                 right_max = right.amax(dim=(1, 2))  # [head]
-                r_lo, r_hi = torch.aminmax(right_max.new_tensor(0.0) if right.numel() == 0 else right)
-                lo, hi = min(lo, float(r_lo)), max(hi, float(r_hi))
+                lo, hi = min(lo, float(right.amin())), max(hi, float(right_max.max()))
                 above = torch.maximum(above, right_max.clamp(0.0, 1.0))
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -tolerance or hi > 1 + tolerance:
                 raise ValidationFailed
             if lo < 0 or hi > 1:  # float rounding only; never written into the caller's tensor
                 block = block.clamp(0.0, 1.0)
                 visible = block[:, :, :cols]
+                high = high.clamp(0.0, 1.0)
             if b - a > 1:  # above the diagonal inside the block's own square (small)
                 above = torch.maximum(above, block[:, :, a:b].triu(1).amax(dim=(1, 2)))
-            high = visible.amax(-1)  # [head, rows]: the rows' maxima, the wire's scales
-            scales[:, a:b] = high
+            scales[:, a:b] = high  # the wire's scales
             row_sums = visible.sum(-1)
             sums[:, a:b] = row_sums
             # scores: previous token (rows q >= 1, key q - 1), BOS sink (key 0), detect_head's self
@@ -247,18 +245,26 @@ class Reducer:
                 rows = self_rows[(self_rows >= a) & (self_rows < b)]
                 if rows.numel():
                     self_mass += block[:, rows - a, rows].sum(-1, dtype=torch.float64)
-            # entropy of the renormalized row p / s: log(s) + sum(-p log p) / s (0 for an empty row)
-            entr = torch.special.entr(visible).sum(-1)
+            # entropy of the renormalized row p / s: log(s) - sum(p log p) / s (0 for an empty row);
+            # p log p is NaN where p == 0 (0 * -inf), and nansum leaves those out (the weights
+            # are finite: checked above)
+            plogp = torch.log(visible).mul_(visible).nansum(-1)
             positive = row_sums > 0
             safe = torch.where(positive, row_sums, torch.ones_like(row_sums))
-            entropy[:, a:b] = torch.where(positive, safe.log() + entr / safe, torch.zeros_like(safe))
+            entropy[:, a:b] = torch.where(positive, safe.log() - plogp / safe, torch.zeros_like(safe))
             self._target_masses(block, a, b, masses)
             if keep:
                 # a true division, as numpy's encode_head does (255.0 / t is 255 * (1 / t) in torch)
                 inv = torch.full_like(high, 255.0).div_(torch.where(high > 0, high, torch.ones_like(high)))
                 quant = torch.mul(visible, inv.unsqueeze(-1)).round_().to(torch.uint8)
-                if self.causal:
-                    chunks.append(quant.reshape(n_heads, -1).index_select(1, _tril_block_index(a, b, device)))
+                if self.causal:  # row q's keys 0..q, rows one after another (a copy per row: fast)
+                    packed = torch.empty((n_heads, tril_size(b) - tril_size(a)), dtype=torch.uint8, device=device)
+                    start = 0
+                    for j in range(b - a):
+                        length = a + j + 1
+                        packed[:, start : start + length] = quant[:, j, :length]
+                        start += length
+                    chunks.append(packed)
                 else:
                     chunks.append(quant.reshape(n_heads, -1))
                 del quant
@@ -314,14 +320,6 @@ class Reducer:
             causal_heads=causal_heads.cpu().numpy(),
             compact=compact,
         )
-
-
-@lru_cache(maxsize=64)
-def _tril_block_index(a: int, b: int, device: torch.device) -> torch.Tensor:
-    """Flat indices, into rows ``a:b`` x keys ``:b``, of the keys ``<=`` each row, row by row."""
-    rows = torch.arange(a, b, device=device)[:, None]
-    mask = torch.arange(b, device=device)[None, :] <= rows
-    return mask.reshape(-1).nonzero()[:, 0]
 
 
 def _causal_tolerance() -> float:
