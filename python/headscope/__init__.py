@@ -14,7 +14,7 @@ import numpy as np
 from ._intervene import AblationResult, PatchResult
 from ._loading import ModelUnavailableError, load_model
 from ._probe import ProbeResult
-from ._run import AttentionRun
+from ._run import AttentionRun, PatternTooLargeError
 from ._widget import AttentionWidget
 
 __version__ = "0.1.0"
@@ -246,6 +246,7 @@ __all__ = [
     "AttentionWidget",
     "ModelUnavailableError",
     "PatchResult",
+    "PatternTooLargeError",
     "ProbeResult",
     "ablate",
     "head_scores",

@@ -207,7 +207,8 @@ class Reducer:
         self_mass = torch.zeros(n_heads, dtype=torch.float64, device=device)
         masses = {name: torch.zeros((n_heads, n), dtype=torch.float32, device=device) for name in self._valid}
         self_rows = torch.as_tensor(self._self_rows, device=device)
-        chunks: list[torch.Tensor] = []
+        packed_size = tril_size(n) if self.causal else n * n
+        values = torch.empty((n_heads, packed_size if keep else 0), dtype=torch.uint8, device=device)
         tril = self.causal  # decided before the data for a causal model; else after the check
         bad = False
         blocks: list[tuple[int, int]] = [(a, min(a + step, n)) for a in range(0, n, step)]
@@ -257,16 +258,18 @@ class Reducer:
                 # a true division, as numpy's encode_head does (255.0 / t is 255 * (1 / t) in torch)
                 inv = torch.full_like(high, 255.0).div_(torch.where(high > 0, high, torch.ones_like(high)))
                 quant = torch.mul(visible, inv.unsqueeze(-1)).round_().to(torch.uint8)
-                if self.causal:  # row q's keys 0..q, rows one after another (a copy per row: fast)
-                    packed = torch.empty((n_heads, tril_size(b) - tril_size(a)), dtype=torch.uint8, device=device)
-                    start = 0
-                    for j in range(b - a):
-                        length = a + j + 1
-                        packed[:, start : start + length] = quant[:, j, :length]
-                        start += length
-                    chunks.append(packed)
+                if self.causal:  # row q's keys 0..q, rows one after another
+                    start = tril_size(a)
+                    if device.type == "cpu":  # a copy per row: faster than any gather on a CPU
+                        for j in range(b - a):
+                            length = a + j + 1
+                            values[:, start : start + length] = quant[:, j, :length]
+                            start += length
+                    else:  # one kernel on an accelerator
+                        keys_of = torch.arange(b, device=device)[None, :] <= torch.arange(a, b, device=device)[:, None]
+                        values[:, start : tril_size(b)] = quant[:, keys_of]
                 else:
-                    chunks.append(quant.reshape(n_heads, -1))
+                    values[:, a * n : b * n] = quant.reshape(n_heads, -1)
                 del quant
             del block, visible
         # validation over the whole layer
@@ -280,7 +283,6 @@ class Reducer:
         causal_heads = above <= 0
         compact = None
         if keep:
-            values = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
             if not self.causal and bool(causal_heads.all()):
                 tril = True  # a bidirectional model whose heads happen to be causal: half the bytes
                 rows_t, cols_t = torch.tril_indices(n, n, device=device)
@@ -329,8 +331,18 @@ def _causal_tolerance() -> float:
 
 
 def _thumbnails(pattern: torch.Tensor, size: int) -> np.ndarray:
-    """``[head, T, T]`` uint8: the largest weight of each bin times 255, rounded."""
+    """``[head, T, T]`` uint8: the largest weight of each bin times 255, rounded.
+
+    Pools in the pattern's own float dtype where torch can (a maximum is exact in any dtype), so
+    a half-precision layer is not copied to float32 whole."""
     n = int(pattern.shape[-1])
-    p = pattern if pattern.dtype == torch.float32 else pattern.float()
-    pooled = p if size == n else F.adaptive_max_pool2d(p, size)
+    p = pattern if pattern.is_floating_point() else pattern.float()
+    if size == n:
+        pooled = p
+    else:
+        try:
+            pooled = F.adaptive_max_pool2d(p, size)
+        except (RuntimeError, NotImplementedError):  # no kernel for this dtype on this device
+            pooled = F.adaptive_max_pool2d(p.float(), size)
+    pooled = pooled.float()
     return (pooled.clamp(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu().numpy()
