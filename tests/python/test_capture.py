@@ -98,10 +98,11 @@ def test_scores_with_every_token_distinct_and_every_token_equal(small_blocks) ->
     assert_scores_match(make_run(["a"] * 48, att), att)
 
 
-def test_thumbnails_equal_max_pooling_of_the_floats() -> None:
-    n = 150
-    att = causal_attention(2, 2, n, seed=2)
-    size, atlas = encode_atlas(make_run([str(i) for i in range(n)], att))
+@pytest.mark.parametrize(("n", "causal"), [(150, True), (128, True), (192, True), (128, False), (64, True)])
+def test_thumbnails_equal_max_pooling_of_the_floats(n, causal, small_blocks) -> None:
+    """Bins of equal width (n a multiple of 64) are pooled block by block; others at the end."""
+    att = causal_attention(2, 2, n, seed=2) if causal else bidirectional(2, 2, n, seed=2)
+    size, atlas = encode_atlas(make_run([str(i) for i in range(n)], att, causal=causal))
     pooled = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(att).flatten(0, 1), size)
     expected = (pooled * 255).round().to(torch.uint8).numpy().reshape(2, 2, size, size)
     assert size == 64
