@@ -224,9 +224,10 @@ class Reducer:
             lo, hi = float(visible.amin()), float(high.max())
             if b < n:  # the keys right of the block's square (a view, no copy)
                 right = block[:, :, b:]
-                right_max = right.amax(dim=(1, 2))  # [head]
-                lo, hi = min(lo, float(right.amin())), max(hi, float(right_max.max()))
-                above = torch.maximum(above, right_max.clamp(0.0, 1.0))
+                r_lo, r_hi = (float(x) for x in torch.aminmax(right))  # one pass
+                lo, hi = min(lo, r_lo), max(hi, r_hi)
+                if r_hi > 0:  # which heads have weight there (rare: a masked softmax gives 0)
+                    above = torch.maximum(above, right.amax(dim=(1, 2)).clamp(0.0, 1.0))
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -tolerance or hi > 1 + tolerance:
                 raise ValidationFailed
             if lo < 0 or hi > 1:  # float rounding only; never written into the caller's tensor
@@ -257,7 +258,7 @@ class Reducer:
             if keep:
                 # a true division, as numpy's encode_head does (255.0 / t is 255 * (1 / t) in torch)
                 inv = torch.full_like(high, 255.0).div_(torch.where(high > 0, high, torch.ones_like(high)))
-                quant = torch.mul(visible, inv.unsqueeze(-1)).round_().to(torch.uint8)
+                quant = torch.mul(visible, inv.unsqueeze(-1)).round_()  # whole numbers 0-255
                 if self.causal:  # row q's keys 0..q, rows one after another
                     start = tril_size(a)
                     if device.type == "cpu":  # a copy per row: faster than any gather on a CPU
@@ -267,10 +268,10 @@ class Reducer:
                             start += length
                     else:  # one kernel on an accelerator
                         keys_of = torch.arange(b, device=device)[None, :] <= torch.arange(a, b, device=device)[:, None]
-                        values[:, start : tril_size(b)] = quant[:, keys_of]
+                        values[:, start : tril_size(b)] = quant[:, keys_of].to(torch.uint8)
                 else:
                     values[:, a * n : b * n] = quant.reshape(n_heads, -1)
-                del quant
+                del quant  # (copied into uint8: exact, the values are whole numbers in range)
             del block, visible
         # validation over the whole layer
         total_bad = (sums > 1 + tolerance) if self.partial_rows else (sums - 1).abs() > tolerance
