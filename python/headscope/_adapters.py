@@ -14,6 +14,7 @@ geometry at 1024 tokens on 2 CPU threads).
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -231,7 +232,13 @@ def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[Any, list[tor
 
 
 def capture_reduced(
-    model: Any, token_ids: torch.Tensor, reducer: Any, layers: Sequence[int], keep: Callable[[int], bool]
+    model: Any,
+    token_ids: torch.Tensor,
+    reducer: Any,
+    layers: Sequence[int],
+    keep: Callable[[int], bool],
+    extra_hooks: Sequence[tuple[str, Callable[..., Any]]] = (),
+    on_pattern: Callable[[int, torch.Tensor], None] | None = None,
 ) -> dict[int, Any]:
     """Run ``model`` on ``token_ids`` ``[1, pos]`` with a hook on the pattern of each of
     ``layers`` that reduces it on the spot (``reducer.reduce``, on the model's device) and keeps
@@ -249,11 +256,14 @@ def capture_reduced(
             return
         layer = int(hook.name.split(".")[1])
         try:
-            out[layer] = reducer.reduce(layer, pattern[0] if pattern.ndim == 4 else pattern, keep=keep(layer))
+            layer_pattern = pattern[0] if pattern.ndim == 4 else pattern
+            out[layer] = reducer.reduce(layer, layer_pattern, keep=keep(layer))
+            if on_pattern is not None:
+                on_pattern(layer, layer_pattern)
         except Exception as exc:  # raised below, once the model is out of its hooks
             failed.append(exc)
 
-    hooks = [(pattern_hook(i), reduce) for i in layers]
+    hooks = list(extra_hooks) + [(pattern_hook(i), reduce) for i in layers]
     n_layers = int(model.cfg.n_layers)
     stop = max(layers) + 1
     with inference(model):
@@ -311,11 +321,32 @@ def run_token_ids(
     else:  # one layer's room stays free for the layer computed again on demand
         kept = max(0, (budget - per_layer) // per_layer)
     ids = token_ids[None]
-    reduced = capture_reduced(model, ids, reducer, range(n_layers), keep=lambda layer: layer < kept)
+    qk = QKStore(model, n_layers, causal) if kept < n_layers else None
+    if qk is not None and qk.available:
+        # Q and K of the layers over the budget, and of layer 0 for the check: O(tokens * d_head)
+        qk_bytes = 2 * n * max(1, n_heads) * int(getattr(model.cfg, "d_head", 0) or 0) * 4
+        kept = max(0, min(kept, (budget - per_layer - (n_layers + 1) * qk_bytes) // per_layer))
+        qk.layers = set(range(kept, n_layers)) | {0}
+    reduced = capture_reduced(
+        model, ids, reducer, range(n_layers), keep=lambda layer: layer < kept,
+        extra_hooks=qk.hooks() if qk is not None and qk.available else (),
+        on_pattern=qk.check if qk is not None and qk.available else None,
+    )
 
     def recompute(layer: int) -> Any:
         again = capture_reduced(model, ids, reducer, [layer], keep=lambda _: True)
         return again[layer].compact
+
+    recompute_head = None
+    extra = 0
+    if qk is not None and qk.exact:
+        qk.drop(keep=set(range(kept, n_layers)))
+        extra = qk.nbytes
+
+        def recompute_head(layer: int, head: int) -> Any:
+            return reducer.reduce(layer, qk.pattern(layer, head), keep=True).compact
+    elif qk is not None:
+        qk.drop(keep=set())
 
     return AttentionRun(
         str_tokens,
@@ -324,7 +355,81 @@ def run_token_ids(
         model_name=model_name(model),
         token_ids=token_ids.detach().cpu(),
         recompute=recompute if kept < n_layers else None,
+        recompute_head=recompute_head,
+        extra_bytes=extra,
     )
+
+
+#: Largest difference from ``hook_pattern`` allowed for heads computed again from Q and K.
+QK_TOLERANCE = 1e-6
+
+
+class QKStore:
+    """Q and K of the layers over the memory budget, to compute one head again exactly and fast:
+    ``softmax(q kᵀ / sqrt(d_head) + causal mask)``.
+
+    Used only when the run's own check passes: in layer 0's pattern hook, the rows recomputed from
+    that layer's ``hook_q``/``hook_k`` (the first and last 32 query rows of every head) must equal
+    ``hook_pattern`` within ``QK_TOLERANCE``. It fails, and the forward pass runs again instead,
+    where those hooks are not what the softmax sees: rotary models (TransformerLens 4.3's bridge
+    does not fire ``hook_rot_q``), softcapping, sliding windows, ALiBi.
+    """
+
+    def __init__(self, model: Any, n_layers: int, causal: bool) -> None:
+        hooks = getattr(model, "hook_dict", None) or {}
+        self.available = all(f"blocks.{i}.attn.hook_{x}" in hooks for i in range(n_layers) for x in "qk")
+        self.causal = causal
+        self.layers: set[int] = set()
+        self.store: dict[tuple[int, str], torch.Tensor] = {}
+        self.exact = False
+
+    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        def keeper(layer: int, which: str) -> Callable[..., None]:
+            def keep(tensor: torch.Tensor, hook: Any) -> None:  # (hook.name may be an alias's)
+                t = tensor.detach()
+                t = t[0] if t.ndim == 4 else t  # [pos, head, d_head]
+                self.store[(layer, which)] = t.clone(memory_format=torch.contiguous_format)
+
+            return keep
+
+        return [(f"blocks.{i}.attn.hook_{x}", keeper(i, x)) for i in sorted(self.layers) for x in "qk"]
+
+    def _rows(self, layer: int, heads: slice, rows: slice) -> torch.Tensor:
+        """Rows ``rows`` of heads ``heads`` of ``layer``, float32 ``[head, rows, key_pos]``."""
+        q = self.store[(layer, "q")][rows, heads].float()  # [rows, head, d]
+        k = self.store[(layer, "k")].float()  # [pos, head_kv, d]
+        n_heads_q = self.store[(layer, "q")].shape[1]
+        if k.shape[1] != n_heads_q:  # grouped-query attention: each K head serves a group
+            k = k.repeat_interleave(n_heads_q // k.shape[1], dim=1)
+        k = k[:, heads]
+        scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(q.shape[-1])
+        if self.causal:
+            start = rows.start or 0
+            n = k.shape[0]
+            query = torch.arange(start, start + q.shape[0], device=scores.device)[:, None]
+            scores = scores.masked_fill(torch.arange(n, device=scores.device)[None, :] > query, float("-inf"))
+        return scores.softmax(-1)
+
+    def check(self, layer: int, pattern: torch.Tensor) -> None:
+        if layer != 0 or (0, "q") not in self.store:
+            return
+        n = int(pattern.shape[-1])
+        worst = 0.0
+        for rows in (slice(0, min(32, n)), slice(max(0, n - 32), n)):
+            recomputed = self._rows(0, slice(None), rows)
+            worst = max(worst, float((recomputed - pattern[:, rows].float()).abs().max()))
+        self.exact = worst <= QK_TOLERANCE
+
+    def drop(self, keep: set[int]) -> None:
+        self.store = {key: t for key, t in self.store.items() if key[0] in keep}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(t.nbytes) for t in self.store.values())
+
+    def pattern(self, layer: int, head: int) -> torch.Tensor:
+        """Head ``head`` of ``layer``, ``[1, query_pos, key_pos]``, as the model computes it."""
+        return self._rows(layer, slice(head, head + 1), slice(None))
 
 
 def check_budget(memory_budget: Any) -> int:

@@ -56,6 +56,8 @@ class AttentionRun:
         token_ids: torch.Tensor | None = None,
         thumb_size: int = 0,
         recompute: Callable[[int], Any] | None = None,
+        recompute_head: Callable[[int, int], Any] | None = None,
+        extra_bytes: int = 0,
     ) -> None:
         from ._capture import ReducedLayer
 
@@ -65,7 +67,10 @@ class AttentionRun:
         self.token_ids = token_ids
         reduced: list[ReducedLayer] = list(layers)
         self._recompute = recompute
+        self._recompute_head = recompute_head
+        self._extra_bytes = extra_bytes  # what the recompute functions hold (a layer's Q and K)
         self._cached: tuple[int, Any] | None = None
+        self._cached_head: tuple[int, int, Any] | None = None
         self._lock = threading.Lock()
         self._compact = tuple(layer.compact for layer in reduced)
         if reduced:
@@ -82,7 +87,7 @@ class AttentionRun:
             self.causal_heads = np.zeros((0, 0), bool)
             self._n_heads = 0
         self._n_layers = len(reduced)
-        if any(c is None for c in self._compact) and recompute is None:
+        if any(c is None for c in self._compact) and recompute is None:  # (recompute_head is optional)
             raise ValueError("a run that keeps no compact form for some layers needs a way to recompute them")
 
     @property
@@ -109,6 +114,8 @@ class AttentionRun:
         float32 ``tokens**2``."""
         heads = sum(c.nbytes for c in self._compact if c is not None)
         cached = self._cached[1].nbytes if self._cached is not None else 0
+        cached += self._cached_head[2].nbytes if self._cached_head is not None else 0
+        cached += self._extra_bytes
         scores = sum(a.nbytes for a in self._scores.values()) + sum(a.nbytes for a in self._detect.values())
         return heads + cached + int(self.thumbs.nbytes) + scores
 
@@ -147,10 +154,27 @@ class AttentionRun:
             self._cached = (layer, compact)
             return compact
 
+    def _one_head(self, layer: int, head: int) -> tuple[Any, int]:
+        """``(compact form, index in it)`` of one head: a kept layer's, the cached recomputed
+        layer's, or one head computed again from the layer's Q and K (and cached)."""
+        kept = self._compact[layer]
+        if kept is not None:
+            return kept, head
+        if self._recompute_head is not None:
+            with self._lock:
+                cached = self._cached_head
+                if cached is None or cached[:2] != (layer, head):
+                    self._cached_head = None
+                    cached = (layer, head, self._recompute_head(layer, head))
+                    self._cached_head = cached
+                return cached[2], 0
+        return self.compact(layer), head
+
     def encode_head(self, layer: int, head: int) -> tuple[str, bytes, bytes]:
         """One head as the wire sends it: ``(packing, scales, values)`` (docs/wire.md)."""
         layer, head = check_head(layer, head, self.n_layers, self.n_heads)
-        return self.compact(layer).encode(head)
+        compact, index = self._one_head(layer, head)
+        return compact.encode(index)
 
     def layer_pattern(self, layer: int) -> Float[torch.Tensor, "head query_pos key_pos"]:
         """Every head of one layer, dequantized to float32 (each weight within row max / 510)."""
@@ -164,7 +188,8 @@ class AttentionRun:
         510, half a quantization step); above the diagonal of causal attention it is 0.
         """
         layer, head = check_head(layer, head, self.n_layers, self.n_heads)
-        return self.compact(layer).dequantize(head).numpy()
+        compact, index = self._one_head(layer, head)
+        return compact.dequantize(index).numpy()
 
     @property
     def pattern(self) -> Float[np.ndarray, "layer head query_pos key_pos"]:

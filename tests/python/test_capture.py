@@ -267,3 +267,60 @@ def test_run_token_ids_keeps_no_float_pattern(tiny_model) -> None:
     for compact in run._compact:
         assert compact.values.dtype == torch.uint8 and compact.scales.dtype == torch.float32
         assert compact.scales.shape == (4, 4)
+
+
+def gpt2_style_model(n_layers: int = 3) -> Any:
+    """A TransformerBridge with absolute positions (GPT-2 style): its hook_q and hook_k are what
+    the softmax sees, so heads can be computed again from them."""
+    from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+    from headscope._builtin.tokenizer import ByteTokenizer
+
+    cfg = TransformerBridgeConfig(
+        d_model=32, d_head=8, n_heads=4, n_layers=n_layers, d_mlp=64, n_ctx=128, d_vocab=259,
+        act_fn="gelu_new", normalization_type="LN", seed=0, model_name="gpt2-style-tiny",
+    )
+    return TransformerBridge.boot_native(cfg, tokenizer=ByteTokenizer()).eval()
+
+
+def test_heads_over_the_budget_come_from_q_and_k_on_a_gpt2_style_model(small_blocks) -> None:
+    model = gpt2_style_model()
+    assert model.cfg.positional_embedding_type == "standard"
+    full = run_model(model, PROMPT)
+    run = run_model(model, PROMPT, memory_budget=1)
+    assert run.kept_layers == [] and run._recompute_head is not None
+    floats = hook_patterns(model, run.token_ids)
+    for layer in range(3):
+        for head in range(4):  # decoded within half a step of hook_pattern (Q and K: within 1e-6)
+            assert_quantized_close(run.head(layer, head), floats[layer][head])
+            packing, _, values = run.encode_head(layer, head)
+            assert packing == "tril" and len(values) == len(full.encode_head(layer, head)[2])
+    n, d = run.seq_len, 8
+    assert run._extra_bytes == 3 * 2 * n * 4 * d * 4  # every layer's Q and K, float32
+
+
+def test_q_and_k_reproduce_hook_pattern_to_1e6() -> None:
+    from headscope._adapters import QK_TOLERANCE, QKStore, capture_reduced
+    from headscope._capture import Reducer
+
+    model = gpt2_style_model(2)
+    ids = model.to_tokens(PROMPT, truncate=False)
+    qk = QKStore(model, 2, True)
+    qk.layers = {0, 1}
+    capture_reduced(model, ids, Reducer(ids[0], 8), range(2), keep=lambda _: False, extra_hooks=qk.hooks(), on_pattern=qk.check)
+    assert qk.exact
+    for layer, pattern in enumerate(hook_patterns(model, ids[0])):
+        for head in range(4):
+            assert float((qk.pattern(layer, head)[0] - pattern[head]).abs().max()) <= QK_TOLERANCE
+
+
+def test_a_rotary_model_falls_back_to_running_the_model_again(tiny_model) -> None:
+    """The built-in model is rotary: hook_q is taken before the rotation, so the check fails and
+    heads over the budget come from a forward pass again, still exact."""
+    assert tiny_model.cfg.positional_embedding_type == "rotary"
+    full = run_model(tiny_model, PROMPT)
+    run = run_model(tiny_model, PROMPT, memory_budget=1)
+    assert run._recompute_head is None and run._extra_bytes == 0
+    for layer in range(2):
+        for head in range(4):
+            assert run.encode_head(layer, head) == full.encode_head(layer, head)
