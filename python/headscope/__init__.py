@@ -41,8 +41,10 @@ def show(
     weight within ``row max / 510`` of the model's.
 
     ``memory_budget`` (bytes, default 1 GiB) bounds that quantized head data: the first layers
-    that fit keep it, and a head of any other layer is computed again when it is asked for (the
-    model runs up to that layer; the last such layer is cached). Thumbnails and scores are
+    that fit keep it, and a head of any other layer is computed again, exactly, when it is asked
+    for: from the layer's kept Q and K where a check on the run shows they reproduce
+    ``hook_pattern`` within 1e-6 (absolute positional embeddings, as GPT-2), else by running the
+    model up to that layer (rotary models; that layer is then cached). Thumbnails and scores are
     always kept. 144 heads at 1024 tokens take 76 MB, so the budget matters only for long
     prompts on large models.
 
