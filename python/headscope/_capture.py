@@ -36,6 +36,10 @@ ATLAS_BUDGET = 1_500_000
 #: Small blocks waste little on a causal block's upper corner and stay in cache.
 BLOCK_ELEMENTS = 2 * 1024 * 1024
 
+#: Rows a block may hold: the token scores compare each block's rows with its own keys (its
+#: square, ``rows * rows``), so a layer of few heads does not get squares of thousands of rows.
+MAX_BLOCK_ROWS = 128
+
 #: Scores under headscope's own convention (``_scores.head_scores``), in this order.
 ROW_SCORES = ("previous_token", "induction", "duplicate_token", "bos_sink", "entropy")
 #: TransformerLens ``detect_head(..., error_measure="mul")`` scores (``_scores.detect_head_scores``).
@@ -196,7 +200,7 @@ class Reducer:
         if n != self.n or n2 != n:
             raise ValueError(f"attention has shape {tuple(p.shape)}; expected [head, {self.n}, {self.n}]")
         device = p.device
-        step = max(1, BLOCK_ELEMENTS // max(1, n_heads * n))
+        step = max(1, min(MAX_BLOCK_ROWS, BLOCK_ELEMENTS // max(1, n_heads * n)))
         # per-row quantities, filled block by block; all O(head * query_pos)
         scales = torch.empty((n_heads, n), dtype=torch.float32, device=device)
         entropy = torch.empty((n_heads, n), dtype=torch.float32, device=device)
