@@ -265,7 +265,7 @@ class Reducer:
                 quant = torch.mul(visible, inv.unsqueeze(-1)).round_()  # whole numbers 0-255
                 if self.causal:  # row q's keys 0..q, rows one after another
                     start = tril_size(a)
-                    if device.type == "cpu":  # a copy per row: faster than any gather on a CPU
+                    if _copy_rows(device):  # a copy per row: faster than any gather on a CPU
                         for j in range(b - a):
                             length = a + j + 1
                             values[:, start : start + length] = quant[:, j, :length]
@@ -327,6 +327,12 @@ class Reducer:
             causal_heads=causal_heads.cpu().numpy(),
             compact=compact,
         )
+
+
+def _copy_rows(device: torch.device) -> bool:
+    """Pack a block's lower triangle by one copy per row (CPU), or by one gather (accelerators,
+    where many small copies would each be a kernel launch)."""
+    return device.type == "cpu"
 
 
 def _causal_tolerance() -> float:

@@ -62,6 +62,17 @@ def test_causal_heads_decode_within_half_a_step_and_match_the_wire_bytes(n, smal
             np.testing.assert_array_equal(decode_head(scales, values, n, packing), run.head(layer, head))
 
 
+def test_the_accelerator_packing_gives_the_same_bytes(small_blocks, monkeypatch) -> None:
+    """The one-gather packing (used off the CPU) equals the row-by-row copy."""
+    att = causal_attention(2, 3, 70, seed=9)
+    by_rows = make_run([str(i) for i in range(70)], att)
+    monkeypatch.setattr(_capture, "_copy_rows", lambda device: False)
+    gathered = make_run([str(i) for i in range(70)], att)
+    for layer in range(2):
+        for head in range(3):
+            assert gathered.encode_head(layer, head) == by_rows.encode_head(layer, head) == encode_head(att[layer, head])
+
+
 def test_bidirectional_heads_travel_whole_and_decode(small_blocks) -> None:
     att = bidirectional(2, 3, 40)
     run = make_run([str(i) for i in range(40)], att, causal=False)
