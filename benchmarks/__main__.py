@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-html", action="store_true", help="keep CircuitsVis's HTML files (large)")
     parser.add_argument("--in-process", action="store_true",
                         help="measure the kernel in this process (faster; peak memory is then shared)")
+    parser.add_argument("--scale", type=lambda t: [c for c in t.split(",") if c], default=[],
+                        help=f"also run the scale table for these cases, comma-separated ({', '.join(kbench.SCALE_CASES)}); "
+                             "each peak in its own process")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 32 tokens, 1 layer, 1 repeat, in one process")
     args = parser.parse_args(argv)
@@ -202,6 +205,14 @@ def main(argv: list[str] | None = None) -> None:
 
     kernel = kernel_rows(args, plan, models)
     loads.mark("after kernel")
+    scale = []
+    for case in args.scale:
+        if case not in kbench.SCALE_CASES:
+            parser.error(f"unknown scale case {case!r}; expected some of {', '.join(kbench.SCALE_CASES)}")
+        _log(f"kernel scale: {case}")
+        scale.append(kbench.scale_row(case, args.repeats, args.threads))
+    if scale:
+        loads.mark("after kernel scale")
     builds = [] if args.no_circuitsvis else circuitsvis_builds(args, args.sizes, models)
     loads.mark("after CircuitsVis build")
 
@@ -247,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
                      "quick": args.quick, "in_process": args.in_process},
         "machine": info,
         "kernel": kernel,
+        "kernel_scale": scale,
         "circuitsvis_build": builds,
         "browser_headscope": pages,
         "browser_circuitsvis": cv_pages,
@@ -255,6 +267,9 @@ def main(argv: list[str] | None = None) -> None:
     results["targets"] = report.targets(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     table = report.markdown(results)
+    if scale:
+        table += ("\n## headscope, kernel side at scale (random weights; each peak in its own process)\n\n"
+                  + kbench.scale_table(scale) + "\n")
     (args.out / "results.md").write_text(table, encoding="utf-8")
     print(table)
     _log(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'} in {info['wall_s']:.0f} s")

@@ -44,15 +44,16 @@ def measure(n_tokens: int, repeats: int, out: Path, n_layers: int = 12, threads:
     import torch
     from circuitsvis.attention import attention_heads
 
-    from headscope._adapters import run_model
+    from headscope._adapters import capture_patterns
 
     torch.set_num_threads(threads)
     if model is None:
         model = build_model("gpt2", n_layers)
-    run = run_model(model, bench_prompt(n_tokens))
-    pattern = run.layers[0]  # one layer: [head, query_pos, key_pos], float32
-    tokens = list(run.tokens)
-    del run
+    ids = model.to_tokens(bench_prompt(n_tokens), truncate=False)
+    _, patterns = capture_patterns(model, ids)
+    pattern = patterns[0][0].float()  # one layer's float weights: [head, query_pos, key_pos]
+    tokens = [str(t) for t in model.to_str_tokens(ids[0])]
+    del patterns
 
     base = _reset_peak()
     times: list[float] = []

@@ -14,7 +14,7 @@ import numpy as np
 from ._intervene import AblationResult, PatchResult
 from ._loading import ModelUnavailableError, load_model
 from ._probe import ProbeResult
-from ._run import AttentionRun
+from ._run import AttentionRun, PatternTooLargeError
 from ._widget import AttentionWidget
 
 __version__ = "0.1.0"
@@ -34,22 +34,42 @@ def _resolve_model(model: Any) -> Any:
     return load_model(model or "builtin") if model is None or isinstance(model, str) else model
 
 
-def show(model: Any, prompt: str, *, layer: int = 0, head: int = 0) -> AttentionWidget:
+def show(
+    model: Any, prompt: str, *, layer: int = 0, head: int = 0, memory_budget: int | None = None
+) -> AttentionWidget:
     """Run ``model`` on ``prompt`` and return a widget of every head's attention.
 
     ``model`` is a TransformerLens ``TransformerBridge`` (or any model with ``to_tokens``,
     ``to_str_tokens``, ``run_with_hooks`` and hooks ``blocks.{layer}.attn.hook_pattern``), a
     name for :func:`load_model`, or ``None`` for headscope's built-in model.
 
-    The widget holds the run's patterns while a view shows it; once its views are gone (its
-    cell was run again) it drops them and computes them again if it is shown. ``w.close()``
-    ends the widget and frees everything it holds.
+    The run keeps no float patterns: each layer is reduced as the model produces it to the atlas
+    thumbnails, the exact head scores, and every head quantized as the wire sends it (uint8
+    fractions of each row's maximum, lower triangle only: ``n * (n + 1) / 2 + 4 * n`` bytes per
+    head of ``n`` tokens). ``w.run_result.head(layer, head)`` decodes a head to float32, each
+    weight within ``row max / 510`` of the model's.
+
+    ``memory_budget`` (bytes, default 1 GiB) bounds that quantized head data: the first layers
+    that fit keep it, and a head of any other layer is computed again, exactly, when it is asked
+    for: from the layer's kept Q and K where a check on the run shows they reproduce
+    ``hook_pattern`` within 1e-6 (absolute positional embeddings, as GPT-2), else by running the
+    model up to that layer (rotary models; that layer is then cached). Thumbnails and scores are
+    always kept. 144 heads at 1024 tokens take 76 MB, so the budget matters only for long
+    prompts on large models.
+
+    The widget holds the run while a view shows it; once its views are gone (its cell was run
+    again) it drops it and computes it again if it is shown. ``w.close()`` ends the widget and
+    frees everything it holds.
     """
-    from ._adapters import check_model, run_model
+    from ._adapters import check_budget, check_model, run_model
 
     model = _resolve_model(model)
     check_model(model)
-    widget = AttentionWidget(run_model(model, prompt), model=model)
+    if memory_budget is not None:
+        check_budget(memory_budget)
+    widget = AttentionWidget(
+        run_model(model, prompt, memory_budget=memory_budget), model=model, memory_budget=memory_budget
+    )
     widget.layer, widget.head = layer, head
     return widget
 
@@ -69,6 +89,10 @@ def show_attention(
     as padding, are refused: slice padded positions off, with their tokens. With
     ``causal=True`` (the default, for decoder models such as GPT-2) no query may put more than
     1e-4 on a later key; pass ``causal=False`` for bidirectional attention (BERT-style encoders).
+
+    Each layer is validated and reduced in turn, as for a model (see :func:`show`); the widget
+    keeps every layer's quantized form (it cannot compute them again), about an eighth of the
+    float32 input.
 
     Raises ``ValueError`` or ``TypeError`` naming the first offending layer, head and position,
     e.g. for attention on the meta device (it has no values), a row that does not sum to 1, or
@@ -103,9 +127,16 @@ def head_scores(
     ``detect_head(..., error_measure="mul")``'s values instead (previous-token, induction and
     duplicate-token, plus ``custom`` with a template): the mass on the targets over all rows,
     rows without a target counting as zeros.
+
+    The built-in scores are exact: a run computes them from the float weights as it is
+    captured. A ``template`` score on a widget or a run is computed from the run's quantized
+    weights: each weight is within ``row max / 510`` of the model's, so a row's mass on its
+    targets is within ``(its number of targets) * row max / 510`` (``1 / 510`` for a template
+    with one target per row). With a model and a prompt, the template score is exact: it is
+    computed from the float weights as the model runs.
     """
     from ._adapters import run_model
-    from ._scores import custom_score, layered_head_scores, template_targets
+    from ._scores import custom_score, template_targets
 
     if isinstance(source, (AttentionWidget, AttentionRun)):
         if prompt is not None:
@@ -114,17 +145,46 @@ def head_scores(
     elif prompt is None:
         raise TypeError("head_scores(model, prompt) needs a prompt to run the model on")
     else:
-        run = run_model(_resolve_model(source), prompt)
+        model = _resolve_model(source)
+        run = run_model(model, prompt)
+        if template is not None:
+            return _exact_with_template(model, run, template, convention)
     ids = run.score_ids()
-    result = layered_head_scores(run.layers, ids, convention=convention)
+    result = run.head_scores(convention)
     if template is not None:
-        causal = not any(bool(layer.triu(1).any()) for layer in run.layers)
-        custom = [np.asarray(custom_score(layer, ids, template, causal)) for layer in run.layers]
+        causal = bool(run.causal_heads.all())
+        targets = template_targets(template, ids, causal)  # checked before any layer is decoded
+        custom = [np.asarray(custom_score(run.layer_pattern(i), ids, targets, causal)) for i in range(run.n_layers)]
         if convention == "detect_head":
             # detect_head's "mul": the rows without a target count as zeros
             share = template_targets(template, ids, causal).any(-1).mean()
             custom = [c * share for c in custom]
         result["custom"] = np.stack(custom)
+    return result
+
+
+def _exact_with_template(model: Any, run: AttentionRun, template: Any, convention: str) -> dict[str, np.ndarray]:
+    """Scores of a fresh run with the custom score computed from the float weights (a second
+    pass of the model with pattern hooks that score each layer and keep nothing else)."""
+    from ._adapters import inference, pattern_hook
+    from ._scores import custom_score, template_targets
+
+    ids = run.score_ids()
+    result = run.head_scores(convention)
+    causal = bool(run.causal_heads.all())
+    targets = template_targets(template, ids, causal)
+    custom: dict[int, np.ndarray] = {}
+
+    def score(pattern: Any, hook: Any) -> None:
+        layer = int(hook.name.split(".")[1])
+        custom[layer] = np.asarray(custom_score(pattern[0].float(), ids, targets, causal).cpu())
+
+    with inference(model):
+        model.run_with_hooks(run.token_ids[None], fwd_hooks=[(pattern_hook(i), score) for i in range(run.n_layers)])
+    values = np.stack([custom[i] for i in range(run.n_layers)]).astype(np.float32)
+    if convention == "detect_head":
+        values = values * targets.any(-1).mean()
+    result["custom"] = values
     return result
 
 
@@ -197,6 +257,7 @@ __all__ = [
     "AttentionWidget",
     "ModelUnavailableError",
     "PatchResult",
+    "PatternTooLargeError",
     "ProbeResult",
     "ablate",
     "head_scores",

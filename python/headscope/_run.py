@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+import threading
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,37 +18,111 @@ _TOLERANCE = 1e-3
 _CAUSAL_TOLERANCE = 1e-4
 
 
-@dataclass(frozen=True, eq=False)
-class AttentionRun:
-    """Tokens and the attention pattern of every head, as one validated record.
+#: Float32 bytes up to which :attr:`AttentionRun.pattern` materializes every head (1 GiB).
+PATTERN_LIMIT = 1 << 30
+#: Bytes of compact head data a run from a model keeps by default (1 GiB); see ``memory_budget``.
+DEFAULT_MEMORY_BUDGET = 1 << 30
 
-    ``layers[layer]`` is a float32 CPU tensor ``[head, query_pos, key_pos]``; :attr:`pattern`
-    stacks them into ``[layer, head, query_pos, key_pos]``. Build one with
-    :func:`make_run` (it validates); adapters in ``_adapters`` do so for models.
+
+class PatternTooLargeError(ValueError):
+    """:attr:`AttentionRun.pattern` was asked for a run too large to hold as float32."""
+
+
+class AttentionRun:
+    """Tokens and every head's attention, as one validated, compact record.
+
+    A run never holds float patterns. Each layer was reduced as it was produced
+    (``headscope._capture``) to:
+
+    * atlas thumbnails, uint8 ``[layer, head, T, T]`` (:attr:`thumbs`);
+    * every built-in head score, exact (computed from the float weights);
+    * the wire's compact head form: per row a float32 maximum and uint8 fractions of it, lower
+      triangle only for causal attention, ``n * (n + 1) / 2 + 4 * n`` bytes per head.
+
+    :meth:`head` decodes one head to float32; each weight is within ``row max / 510`` of the
+    model's (the largest weight of the row, divided by 510: half a step of 255). Layers over
+    the run's memory budget keep no compact form; their heads are computed again on demand
+    (the model runs up to that layer, reduced the same way), and the last layer so computed is
+    cached. Build one with :func:`make_run` (precomputed attention) or the adapters.
     """
 
-    tokens: list[str]
-    layers: tuple[torch.Tensor, ...]
-    prompt: str = ""
-    model_name: str = ""
-    token_ids: torch.Tensor | None = field(default=None)
+    def __init__(
+        self,
+        tokens: list[str],
+        layers: Sequence[Any],
+        *,
+        prompt: str = "",
+        model_name: str = "",
+        token_ids: torch.Tensor | None = None,
+        thumb_size: int = 0,
+        recompute: Callable[[int], Any] | None = None,
+        recompute_head: Callable[[int, int], Any] | None = None,
+        extra_bytes: int = 0,
+    ) -> None:
+        from ._capture import ReducedLayer
+
+        self.tokens = tokens
+        self.prompt = prompt
+        self.model_name = model_name
+        self.token_ids = token_ids
+        reduced: list[ReducedLayer] = list(layers)
+        self._recompute = recompute
+        self._recompute_head = recompute_head
+        self._extra_bytes = extra_bytes  # what the recompute functions hold (a layer's Q and K)
+        self._cached: tuple[int, Any] | None = None
+        self._cached_head: tuple[int, int, Any] | None = None
+        self._lock = threading.Lock()
+        self._compact = tuple(layer.compact for layer in reduced)
+        if reduced:
+            self.thumb_size = int(reduced[0].thumbs.shape[-1])
+            self.thumbs: np.ndarray = np.stack([layer.thumbs for layer in reduced])
+            self._scores = {k: np.stack([layer.scores[k] for layer in reduced]) for k in reduced[0].scores}
+            self._detect = {k: np.stack([layer.detect[k] for layer in reduced]) for k in reduced[0].detect}
+            self.causal_heads: np.ndarray = np.stack([layer.causal_heads for layer in reduced])
+            self._n_heads = int(reduced[0].thumbs.shape[0])
+        else:  # a parked run: tokens only
+            self.thumb_size = thumb_size
+            self.thumbs = np.zeros((0, 0, thumb_size, thumb_size), np.uint8)
+            self._scores, self._detect = {}, {}
+            self.causal_heads = np.zeros((0, 0), bool)
+            self._n_heads = 0
+        self._n_layers = len(reduced)
+        if any(c is None for c in self._compact) and recompute is None:  # (recompute_head is optional)
+            raise ValueError("a run that keeps no compact form for some layers needs a way to recompute them")
 
     @property
     def n_layers(self) -> int:
-        return len(self.layers)
+        return self._n_layers
 
     @property
     def n_heads(self) -> int:
-        return int(self.layers[0].shape[0])
+        return self._n_heads
 
     @property
     def seq_len(self) -> int:
         return len(self.tokens)
 
     @property
-    def pattern(self) -> Float[np.ndarray, "layer head query_pos key_pos"]:
-        """A stacked copy of every head's pattern, ``[layer, head, query_pos, key_pos]``."""
-        return torch.stack(self.layers).numpy()
+    def kept_layers(self) -> list[int]:
+        """Layers whose compact form the run holds (the others are computed again on demand)."""
+        return [i for i, c in enumerate(self._compact) if c is not None]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of attention data the run holds: compact heads (and the one cached recomputed
+        layer), thumbnails and scores. Grows as ``tokens**2 / 2`` bytes per kept head, never as
+        float32 ``tokens**2``."""
+        heads = sum(c.nbytes for c in self._compact if c is not None)
+        cached = self._cached[1].nbytes if self._cached is not None else 0
+        cached += self._cached_head[2].nbytes if self._cached_head is not None else 0
+        cached += self._extra_bytes
+        scores = sum(a.nbytes for a in self._scores.values()) + sum(a.nbytes for a in self._detect.values())
+        return heads + cached + int(self.thumbs.nbytes) + scores
+
+    def parked(self) -> "AttentionRun":
+        """The run without its attention data (tokens, prompt and ids only)."""
+        return AttentionRun(self.tokens, (), prompt=self.prompt, model_name=self.model_name,
+                            token_ids=self.token_ids, thumb_size=self.thumb_size)
 
     def score_ids(self) -> np.ndarray:
         """Token ids for scores; precomputed runs compare token strings instead."""
@@ -56,10 +130,84 @@ class AttentionRun:
             return self.token_ids.numpy()
         return np.unique(np.asarray(self.tokens, dtype=object), return_inverse=True)[1]
 
+    def head_scores(self, convention: str = "rows") -> dict[str, np.ndarray]:
+        """The built-in scores as float32 ``[layer, head]`` arrays, exact (computed from the float
+        weights when the run was captured). ``convention="detect_head"``: TransformerLens
+        ``detect_head``'s "mul" values (previous-token, induction, duplicate-token)."""
+        if convention not in ("rows", "detect_head"):
+            raise ValueError(f"unknown convention {convention!r}: expected 'rows' or 'detect_head'")
+        source = self._scores if convention == "rows" else self._detect
+        return {k: v.copy() for k, v in source.items()}
+
+    def compact(self, layer: int) -> Any:
+        """Layer ``layer``'s compact form (a ``_capture.CompactLayer``), computed again if the run
+        keeps none for it."""
+        kept = self._compact[layer]
+        if kept is not None:
+            return kept
+        with self._lock:
+            if self._cached is not None and self._cached[0] == layer:
+                return self._cached[1]
+            self._cached = None  # free the previous one before computing the next
+            assert self._recompute is not None
+            compact = self._recompute(layer)
+            self._cached = (layer, compact)
+            return compact
+
+    def _one_head(self, layer: int, head: int) -> tuple[Any, int]:
+        """``(compact form, index in it)`` of one head: a kept layer's, the cached recomputed
+        layer's, or one head computed again from the layer's Q and K (and cached)."""
+        kept = self._compact[layer]
+        if kept is not None:
+            return kept, head
+        if self._recompute_head is not None:
+            with self._lock:
+                cached = self._cached_head
+                if cached is None or cached[:2] != (layer, head):
+                    self._cached_head = None
+                    cached = (layer, head, self._recompute_head(layer, head))
+                    self._cached_head = cached
+                return cached[2], 0
+        return self.compact(layer), head
+
+    def encode_head(self, layer: int, head: int) -> tuple[str, bytes, bytes]:
+        """One head as the wire sends it: ``(packing, scales, values)`` (docs/wire.md)."""
+        layer, head = check_head(layer, head, self.n_layers, self.n_heads)
+        compact, index = self._one_head(layer, head)
+        return compact.encode(index)
+
+    def layer_pattern(self, layer: int) -> Float[torch.Tensor, "head query_pos key_pos"]:
+        """Every head of one layer, dequantized to float32 (each weight within row max / 510)."""
+        check_head(layer, 0, self.n_layers, self.n_heads)
+        return self.compact(layer).dequantize()
+
     def head(self, layer: int, head: int) -> Float[np.ndarray, "query_pos key_pos"]:
-        """One head's pattern ``[query_pos, key_pos]`` (a view, not a copy)."""
-        check_head(layer, head, self.n_layers, self.n_heads)
-        return self.layers[layer][head].numpy()
+        """One head's pattern ``[query_pos, key_pos]``, float32, decoded from the compact form.
+
+        Every weight is within ``row max / 510`` of the model's (the row's largest weight over
+        510, half a quantization step); above the diagonal of causal attention it is 0.
+        """
+        layer, head = check_head(layer, head, self.n_layers, self.n_heads)
+        compact, index = self._one_head(layer, head)
+        return compact.dequantize(index).numpy()
+
+    @property
+    def pattern(self) -> Float[np.ndarray, "layer head query_pos key_pos"]:
+        """Every head's pattern, dequantized, ``[layer, head, query_pos, key_pos]`` float32.
+
+        Each weight is within ``row max / 510`` of the model's. Raises
+        :class:`PatternTooLargeError` when the stack would pass ``PATTERN_LIMIT`` (1 GiB of
+        float32); use :meth:`head` for one head at a time.
+        """
+        n = self.seq_len
+        size = 4 * self.n_layers * self.n_heads * n * n
+        if size > PATTERN_LIMIT:
+            raise PatternTooLargeError(
+                f"run.pattern would take {size / 2**30:.1f} GiB as float32 ({self.n_layers} layers x "
+                f"{self.n_heads} heads x {n} x {n} tokens), over the {PATTERN_LIMIT / 2**30:.2g} GiB "
+                "limit; read one head at a time with run.head(layer, head)"
+            )
+        return np.stack([self.layer_pattern(i).numpy() for i in range(self.n_layers)])
 
 
 def check_head(layer: Any, head: Any, n_layers: int, n_heads: int) -> tuple[int, int]:
@@ -252,35 +400,34 @@ def make_run(
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be True or False, got {type(causal).__name__}")
 
-    out: list[torch.Tensor] = []
-    for i, layer in enumerate(layers):
-        tolerance = _tolerance(layer.dtype)
-        layer = layer.to(device="cpu", dtype=torch.float32).contiguous()
-        low_t, high_t = torch.aminmax(layer)  # one pass; NaN and inf show up here too
-        low, high = float(low_t), float(high_t)
-        if not (np.isfinite(low) and np.isfinite(high)):
-            bad = ~torch.isfinite(layer)
-            h, q, k = (int(x) for x in bad.nonzero()[0])
-            raise ValueError(
-                f"attention has {int(bad.sum())} NaN or infinite values; the first is at "
-                f"layer {i}, head {h}, query_pos {q}, key_pos {k}"
-            )
-        if low < -tolerance or high > 1 + tolerance:
-            raise ValueError(
-                f"attention weights must lie in [0, 1]; layer {i} spans [{low:.4g}, {high:.4g}]. "
-                "Pass softmax outputs (hook_pattern), not scores"
-            )
-        _check_rows(layer, i, tolerance, partial_rows)
-        if causal:
-            _check_causal(layer, i)
-        if low < 0 or high > 1:  # float rounding only; never write into the caller's array
-            layer = layer.clamp(0.0, 1.0)
-        out.append(layer)
+    from ._capture import Reducer
 
-    return AttentionRun(
-        tokens=token_list,
-        layers=tuple(out),
-        prompt=prompt,
-        model_name=model_name,
-        token_ids=token_ids,
-    )
+    ids = token_ids if token_ids is not None else np.unique(np.asarray(token_list, dtype=object), return_inverse=True)[1]
+    reducer = Reducer(ids, len(layers) * n_heads, causal=causal, partial_rows=partial_rows)
+    reduced = [reducer.reduce(i, layer) for i, layer in enumerate(layers)]  # one layer at a time
+
+    return AttentionRun(token_list, reduced, prompt=prompt, model_name=model_name, token_ids=token_ids)
+
+
+def reference_checks(layer: torch.Tensor, i: int, tolerance: float, *, causal: bool, partial_rows: bool) -> None:
+    """The checks of one float32 CPU layer ``[head, query_pos, key_pos]``, raising the error that
+    names the first problem. Runs only after the streaming check found one (for its message)."""
+    low_t, high_t = torch.aminmax(layer)  # one pass; NaN and inf show up here too
+    low, high = float(low_t), float(high_t)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        bad = ~torch.isfinite(layer)
+        h, q, k = (int(x) for x in bad.nonzero()[0])
+        raise ValueError(
+            f"attention has {int(bad.sum())} NaN or infinite values; the first is at "
+            f"layer {i}, head {h}, query_pos {q}, key_pos {k}"
+        )
+    if low < -tolerance or high > 1 + tolerance:
+        raise ValueError(
+            f"attention weights must lie in [0, 1]; layer {i} spans [{low:.4g}, {high:.4g}]. "
+            "Pass softmax outputs (hook_pattern), not scores"
+        )
+    if low < 0 or high > 1:
+        layer = layer.clamp(0.0, 1.0)
+    _check_rows(layer, i, tolerance, partial_rows)
+    if causal:
+        _check_causal(layer, i)

@@ -5,32 +5,27 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from jaxtyping import Float
 
+from . import _capture
+from ._capture import MAX_THUMB
 from ._run import AttentionRun
 
-#: Largest side of an atlas thumbnail.
-MAX_THUMB = 64
+__all__ = ["MAX_THUMB", "decode_head", "encode_atlas", "encode_head", "thumb_size"]
 
-
-def thumb_size(seq_len: int) -> int:
-    return min(seq_len, MAX_THUMB)
+def thumb_size(seq_len: int, n_heads_total: int = 1) -> int:
+    """Side of every atlas thumbnail (see :func:`headscope._capture.thumb_size`)."""
+    return _capture.thumb_size(seq_len, n_heads_total)
 
 
 def encode_atlas(run: AttentionRun) -> tuple[int, bytes]:
     """Every head as a ``T x T`` uint8 thumbnail, ``[layer, head, query_bin, key_bin]``.
 
-    A bin holds the largest weight inside it (max-pooling keeps thin diagonals visible).
-    Returns ``(T, bytes)``.
+    A bin holds the largest weight inside it (max-pooling keeps thin diagonals visible). The
+    run computed them while it was captured; ``T = min(seq_len, 64)``, smaller when
+    ``n_layers * n_heads * T * T`` would pass 1.5 MB. Returns ``(T, bytes)``.
     """
-    size = thumb_size(run.seq_len)
-    out = np.empty((run.n_layers, run.n_heads, size, size), dtype=np.uint8)
-    for layer, pattern in enumerate(run.layers):  # vectorized over heads; one pass per layer
-        pooled = pattern if size == run.seq_len else F.adaptive_max_pool2d(pattern, size)
-        out[layer] = (pooled * 255.0).round_().to(torch.uint8).numpy()
-    return size, out.tobytes()
+    return run.thumb_size, run.thumbs.tobytes()
 
 
 @lru_cache(maxsize=8)

@@ -25,6 +25,17 @@ def causal_attention(n_layers: int, n_heads: int, n: int, seed: int = 0) -> np.n
     return (e / e.sum(-1, keepdims=True)).astype(np.float32)
 
 
+def assert_quantized_close(got: Any, expected: Any) -> None:
+    """``got`` decodes the quantized form of ``expected`` ``[..., query_pos, key_pos]``: every
+    weight within its row's maximum / 510 (half a step of 255), plus float rounding."""
+    want = np.asarray(expected.detach().cpu().float() if hasattr(expected, "detach") else expected, dtype=np.float32)
+    got = np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float32)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    bound = want.max(-1, keepdims=True) / 510 + 1e-6
+    excess = np.abs(got - want) - bound
+    assert excess.max() <= 0, f"off by {excess.max():.3g} beyond row max / 510"
+
+
 class Recorder:
     """Stands in for ``Widget.send``: keeps every (content, buffers) the kernel sends."""
 

@@ -9,6 +9,8 @@ import torch
 
 from headscope._adapters import check_model, run_model
 
+from conftest import assert_quantized_close
+
 
 def test_matches_a_full_run_with_cache(tiny_model) -> None:
     prompt = "The cat sat. The cat sat."
@@ -18,7 +20,7 @@ def test_matches_a_full_run_with_cache(tiny_model) -> None:
     _, cache = tiny_model.run_with_cache(prompt)
     for layer in range(tiny_model.cfg.n_layers):
         expected = cache[f"blocks.{layer}.attn.hook_pattern"][0]
-        torch.testing.assert_close(run.layers[layer], expected)
+        assert_quantized_close(run.layer_pattern(layer), expected)
     assert run.token_ids is not None and run.token_ids.shape == (len(run.tokens),)
 
 
@@ -43,8 +45,8 @@ def test_runs_without_grad_and_restores_training_mode(tiny_model) -> None:
         assert tiny_model.training
     finally:
         tiny_model.eval()
-    assert not run.layers[0].requires_grad
-    torch.testing.assert_close(run.layers[0].sum(-1), torch.ones(4, len(run.tokens)))
+    assert not run.layer_pattern(0).requires_grad
+    torch.testing.assert_close(run.layer_pattern(0).sum(-1), torch.ones(4, len(run.tokens)), atol=len(run.tokens) / 510, rtol=0)
 
 
 def test_prompt_longer_than_context(tiny_model) -> None:
@@ -91,12 +93,12 @@ def test_bidirectional_models_are_not_held_to_the_causal_check(tiny_model, monke
         run_model(tiny_model, "abc")
     monkeypatch.setattr(tiny_model.cfg, "attention_dir", "bidirectional")
     run = run_model(tiny_model, "abc")
-    torch.testing.assert_close(run.layers[1], torch.full((4, 4, 4), 0.25))
+    torch.testing.assert_close(run.layer_pattern(1), torch.full((4, 4, 4), 0.25))
 
 
 def test_model_rows_may_give_weight_to_a_sink_but_not_exceed_one(tiny_model, monkeypatch) -> None:
     _rewrite_patterns(monkeypatch, tiny_model, lambda p: p * 0.75)  # a sink takes a quarter
-    assert run_model(tiny_model, "abc").layers[0].sum(-1).max() == pytest.approx(0.75)
+    assert float(run_model(tiny_model, "abc").layer_pattern(0).sum(-1).max()) == pytest.approx(0.75, abs=4 / 510)
     monkeypatch.undo()
 
     def dropout_like(p: torch.Tensor) -> torch.Tensor:

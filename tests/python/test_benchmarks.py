@@ -25,6 +25,22 @@ def test_kernel_benchmark_smoke(tmp_path: Path) -> None:
     assert row["peak_widget_mib"] >= 0 and row["forward_s"] > 0
 
 
+def test_kernel_scale_table_smoke(tmp_path: Path) -> None:
+    """The scale table on its smoke case, under a budget of one byte: no layer kept, heads come
+    back from Q and K (the benchmark's model has absolute positions)."""
+    out = tmp_path / "scale.json"
+    budget = 1  # nothing kept: every head over the budget
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "kernel.py"), "--scale", "2x4@64", "--repeats", "0",
+           "--threads", "1", "--budget", str(budget), "--json", str(out)]  # fmt: skip
+    printed = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300).stdout
+    assert printed.splitlines()[0].startswith("| case | forward s | widget s |")
+    (row,) = json.loads(out.read_text())
+    assert (row["case"], row["heads"], row["tokens"], row["thumb_size"]) == ("2x4@64", 8, 64, 64)
+    assert row["kept_layers"] == 0 and row["head_served_ms"] is None and row["head_recomputed_s"] > 0
+    assert row["head_bytes"] == 64 * 65 // 2 + 4 * 64 and row["atlas_bytes"] == 8 * 64 * 64
+    assert row["peak_ratio"] is not None and row["overhead_s"] == row["widget_ready_s"] - row["forward_here_s"]
+
+
 def test_benchmark_command_quick_writes_tables_and_json(tmp_path: Path) -> None:
     """`python -m benchmarks --quick` runs end to end (browser and CircuitsVis where installed)."""
     import importlib.util

@@ -8,6 +8,8 @@ import torch
 
 from headscope._run import check_head, make_run
 
+from conftest import assert_quantized_close
+
 TOKENS = ["<bos>", "a", "b", "c"]
 
 
@@ -18,7 +20,7 @@ def test_accepts_every_documented_shape(make_attention) -> None:
     assert make_run(TOKENS, full[0, 0]).pattern.shape == (1, 1, 4, 4)
     per_layer = [torch.from_numpy(layer)[None] for layer in full]  # cache entries, batch dim 1
     run = make_run(TOKENS, per_layer)
-    np.testing.assert_array_equal(run.pattern, full)
+    assert_quantized_close(run.pattern, full)
 
 
 def test_torch_and_numpy_agree(make_attention) -> None:

@@ -300,12 +300,18 @@ def test_detect_head_custom_template_and_bad_convention() -> None:
     template = np.zeros((n, n))
     template[2:, 0] = 1  # rows 0 and 1 have no target
     ours = headscope.head_scores(model, prompt, template=template, convention="detect_head")
-    run = headscope.show(model, prompt).run_result
+    from headscope._adapters import capture_patterns
+
     layer, head = 1, 3
+    _, patterns = capture_patterns(model, model.to_tokens(prompt, truncate=False))
     theirs = compute_head_attention_similarity_score(
-        torch.as_tensor(run.head(layer, head)), torch.as_tensor(template, dtype=torch.float32),
+        patterns[layer][0, head], torch.as_tensor(template, dtype=torch.float32),
         exclude_bos=False, exclude_current_token=False, error_measure="mul",
     )
-    assert ours["custom"][layer, head] == pytest.approx(theirs, abs=1e-5)
+    assert ours["custom"][layer, head] == pytest.approx(theirs, abs=1e-5)  # exact: from the float weights
+    # on a run, from its quantized weights: each within row max / 510, one target per row here
+    run = headscope.show(model, prompt).run_result
+    on_run = headscope.head_scores(run, template=template, convention="detect_head")
+    assert on_run["custom"][layer, head] == pytest.approx(theirs, abs=1 / 510)
     with pytest.raises(ValueError, match="unknown convention 'mul'"):
         headscope.head_scores(model, prompt, convention="mul")

@@ -159,9 +159,14 @@ def test_head_scores_from_a_widget_a_run_or_a_model(tiny_model) -> None:
         assert np.all((value >= 0) & (value <= 1 + 1e-6)), (name, value)
         np.testing.assert_allclose(value, from_run[name])
         np.testing.assert_allclose(value, from_model[name], atol=1e-6)
-    layer0 = w.run_result.head(0, 1)
+    from headscope._adapters import capture_patterns
+
+    _, patterns = capture_patterns(tiny_model, w.run_result.token_ids[None])
+    layer0 = patterns[0][0, 1].numpy()  # the float weights: the scores are exact
     expected = np.mean([layer0[q, q - 1] for q in range(1, len(w.tokens))])
     assert from_widget["previous_token"][0, 1] == pytest.approx(expected, abs=1e-6)
+    decoded = w.run_result.head(0, 1)  # the quantized head: within row max / 510
+    assert np.mean([decoded[q, q - 1] for q in range(1, len(w.tokens))]) == pytest.approx(expected, abs=1 / 510)
 
 
 def test_head_scores_of_precomputed_attention_match_token_strings() -> None:

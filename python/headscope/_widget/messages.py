@@ -20,8 +20,7 @@ import traitlets
 
 from .._adapters import run_token_ids
 from .._run import AttentionRun, check_head
-from .._scores import layered_head_scores
-from .._wire import encode_atlas, encode_head
+from .._wire import encode_atlas
 from .state import WidgetState
 
 #: Request ids and view ids the browser sends are echoed back; longer ones are refused.
@@ -54,6 +53,7 @@ class Messages(WidgetState):
         self._draining = False
         self._views: set[str | int] = set()
         self._parked: AttentionRun | None = None
+        self._memory_budget: int | None = None
         super().__init__(**kwargs)
         self.on_msg(self._on_message)
 
@@ -156,9 +156,7 @@ class Messages(WidgetState):
         run = self._run
         if run is None or run.token_ids is None or getattr(self, "_model", None) is None:
             return  # precomputed attention cannot be computed again: it stays
-        self._parked = AttentionRun(
-            tokens=run.tokens, layers=(), prompt=run.prompt, model_name=run.model_name, token_ids=run.token_ids
-        )
+        self._parked = run.parked()
         self._run = None
         with self.hold_sync():
             self.atlas, self.scores, self.scores_run_id = b"", b"", 0
@@ -170,7 +168,7 @@ class Messages(WidgetState):
         parked = self._parked
         if parked is None or parked.token_ids is None:
             raise RuntimeError("this widget was closed and holds no run; make a new one with headscope.show")
-        run = run_token_ids(self._model, parked.token_ids, prompt=parked.prompt)  # type: ignore[attr-defined]
+        run = run_token_ids(self._model, parked.token_ids, prompt=parked.prompt, memory_budget=self._memory_budget)  # type: ignore[attr-defined]
         size, atlas = encode_atlas(run)
         self._run, self._parked = run, None
         with self.hold_sync():
@@ -185,7 +183,7 @@ class Messages(WidgetState):
     def _held_bytes(self) -> int:
         """Bytes of attention data the widget holds: patterns, atlas, scores, interventions."""
         run = self._run
-        patterns = 0 if run is None else sum(layer.nbytes for layer in run.layers)
+        patterns = 0 if run is None else run.nbytes
         traits = (self.atlas, self.scores, self.ablation_loss, self.ablation_top_ids, self.ablation_top_probs, self.patch_effect)
         return patterns + sum(len(t) for t in traits)
 
@@ -199,7 +197,7 @@ class Messages(WidgetState):
             return
         run = self._unpark()
         try:
-            scores = layered_head_scores(run.layers, run.score_ids())
+            scores = run.head_scores()
         except Exception as exc:  # the panel shows it; the kernel lives on
             self.error = f"scores failed: {error_text(exc)}"
             return
@@ -224,7 +222,7 @@ class Messages(WidgetState):
                 self.send({"type": "head_superseded", "request_id": request_id, "layer": layer, "head": head})
                 return
             run = self._unpark()
-            packing, scales, values = encode_head(run.head(layer, head))
+            packing, scales, values = run.encode_head(layer, head)
         except Exception as exc:
             self.send({"type": "head_error", "request_id": request_id, "message": str(exc)})
             return

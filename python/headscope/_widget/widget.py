@@ -30,9 +30,10 @@ class AttentionWidget(Interventions):
     cleared) already drops its patterns and computes them again when it is shown.
     """
 
-    def __init__(self, run: AttentionRun, model: Any = None, **kwargs: Any) -> None:
+    def __init__(self, run: AttentionRun, model: Any = None, *, memory_budget: int | None = None, **kwargs: Any) -> None:
         self._model = model
         super().__init__(**kwargs)
+        self._memory_budget = memory_budget
         if model is not None:
             check_model(model)
         self.can_run = model is not None
@@ -81,7 +82,7 @@ class AttentionWidget(Interventions):
             self.status, self.error = "running", ""
             try:
                 result = induction_probe(self._model, length=length, seed=seed)
-                run = run_token_ids(self._model, result.tokens)
+                run = run_token_ids(self._model, result.tokens, memory_budget=self._memory_budget)
             except Exception as exc:
                 self.status, self.error = "error", error_text(exc)
                 raise
@@ -100,7 +101,7 @@ class AttentionWidget(Interventions):
     def _compute(self, prompt: str) -> AttentionRun:
         self.status, self.error = "running", ""
         try:
-            return run_model(self._model, prompt)
+            return run_model(self._model, prompt, memory_budget=self._memory_budget)
         except Exception as exc:
             self.status, self.error = "error", error_text(exc)
             raise
