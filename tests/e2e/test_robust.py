@@ -116,9 +116,9 @@ def test_prompts_submitted_during_runs_are_never_lost(host: Host, monkeypatch: p
     at least 60 ms here): every one of them runs, or is replaced and goes into the history."""
     real_run_model = widget_module.run_model
 
-    def slow_run_model(model: Any, prompt: str) -> Any:
+    def slow_run_model(model: Any, prompt: str, **kwargs: Any) -> Any:
         time.sleep(0.06)  # a model that takes a moment, so prompts arrive during runs
-        return real_run_model(model, prompt)
+        return real_run_model(model, prompt, **kwargs)
 
     monkeypatch.setattr(widget_module, "run_model", slow_run_model)
     w = headscope.show(None, "start")
