@@ -15,8 +15,9 @@ import { PatternView } from "./renderers/pattern";
 import { watchTheme, type ThemeWatch } from "./renderers/theme-watch";
 import { TokenView } from "./renderers/tokens";
 import { pairLines, Tooltip } from "./renderers/tooltip";
-import { actionForKey, notify, registry, subscribe, type ViewAction, type ViewSummary } from "./registry";
+import { actionForKey, notify, registry, type ViewAction, type ViewSummary } from "./registry";
 import { PanelBinding } from "./sidepanel/binding";
+import { Dock, markUsed } from "./sidepanel/dock";
 import { StatusLine } from "./sidepanel/status";
 import { tokenTooltip } from "./state/hover";
 import { KernelSession } from "./state/session";
@@ -49,9 +50,8 @@ export class HeadscopeView {
   private readonly lossButton: HTMLButtonElement;
   private readonly effect = new AblationEffect();
   private readonly body: HTMLElement;
-  private readonly dockButton: HTMLButtonElement;
-  /** Where a host shows the side panel (null: in the view, as always without a host). */
-  private dock: { wrapper: HTMLElement; tooltip: Tooltip } | null = null;
+  /** Where a host shows the side panel (the view's own body, as always without a host). */
+  private readonly dock: Dock;
   /** Token colours: attention (by the mode) or the ablation's loss change. */
   private tokenColour: "attention" | "loss" = "attention";
   private ablationKey = "";
@@ -64,7 +64,6 @@ export class HeadscopeView {
   private theme: Theme;
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
-  private readonly unsubscribe: () => void;
   /** The summary a host last saw (a host is told when it changes). */
   private summaryKey = "";
 
@@ -120,15 +119,13 @@ export class HeadscopeView {
       point: (cell, x, y) => this.pointCell(cell, x, y),
       click: (cell) => this.update(clickToken(this.state, this.state.mode === "query" ? cell.query : cell.key)),
     });
-    this.dockButton = button("hs-dock-toggle", "Undock", () => this.toggleDock());
-    this.dockButton.hidden = true;
     this.body = h("div", "hs-body");
     const view = this;
     this.panel = new PanelBinding(
       {
         session: this.session,
         get tooltip() {
-          return view.dock?.tooltip ?? view.tooltip;
+          return view.dock.tooltip ?? view.tooltip;
         },
         traits: () => this.traits,
         theme: () => this.theme,
@@ -139,6 +136,7 @@ export class HeadscopeView {
       },
       id,
     );
+    this.dock = new Dock({ root: this.root, body: this.body, side: this.panel.side.el, status: this.status.el });
     this.layout();
     this.store.subscribe((s, prev) => this.renderState(s, prev));
     this.root.addEventListener("keydown", (e) => {
@@ -152,17 +150,15 @@ export class HeadscopeView {
         e.stopPropagation();
       }
     });
-    this.root.addEventListener("focusin", () => this.used());
-    this.root.addEventListener("pointerdown", () => this.used());
-    this.unsubscribe = subscribe(registry(), () => this.renderDockButton());
+    this.root.addEventListener("focusin", () => markUsed(this.root.id));
+    this.root.addEventListener("pointerdown", () => markUsed(this.root.id));
     for (const name of TRAIT_NAMES) model.on(`change:${name}`, this.onChange);
     this.themeWatch = watchTheme(this.root, () => this.repaintForTheme());
     this.sync();
   }
 
   dispose(): void {
-    this.unsubscribe();
-    this.undock();
+    this.dock.dispose();
     this.session.dispose();
     this.themeWatch.stop();
     for (const name of TRAIT_NAMES) this.model.off(`change:${name}`, this.onChange);
@@ -251,9 +247,9 @@ export class HeadscopeView {
     this.header.replaceChildren(
       h("span", "hs-title", "headscope"),
       ...parts.map(([cls, text]) => h("span", `hs-chip ${cls}`, text)),
-      this.dockButton,
+      this.dock.button,
     );
-    this.renderDockButton();
+    this.dock.renderButton();
   }
 
   // --- the side panel shown by a host (the JupyterLab side bar) -------------------------
@@ -264,68 +260,9 @@ export class HeadscopeView {
     return { modelName: t.modelName || "precomputed attention", prompt: t.prompt, tokens: t.tokens.length, layer: t.layer, head: t.head };
   }
 
-  /** Move the side panel and the status line into `host` (the view's output keeps its header,
-   * tokens and pattern). */
+  /** Show the side panel and the status line in `host` (see sidepanel/dock). */
   mountSidePanel(host: HTMLElement): () => void {
-    this.undock();
-    const wrapper = h("div", "headscope hs-dock");
-    wrapper.dataset.view = this.root.id;
-    wrapper.addEventListener("focusin", () => this.used());
-    wrapper.addEventListener("pointerdown", () => this.used());
-    const tooltip = new Tooltip(wrapper);
-    wrapper.append(this.panel.side.el, this.status.el);
-    host.append(wrapper);
-    const dock = { wrapper, tooltip };
-    this.dock = dock;
-    this.root.classList.add("hs-docked");
-    this.renderDockButton();
-    return () => {
-      if (this.dock === dock) this.undock();
-    };
-  }
-
-  private undock(): void {
-    const dock = this.dock;
-    if (dock === null) return;
-    this.dock = null;
-    dock.tooltip.hide();
-    this.body.append(this.panel.side.el);
-    this.body.after(this.status.el);
-    dock.wrapper.remove();
-    this.root.classList.remove("hs-docked");
-    this.renderDockButton();
-  }
-
-  /** The dock/undock control: shown only where a host can dock the panel. */
-  private renderDockButton(): void {
-    const r = registry();
-    const entry = r.views.get(this.root.id);
-    this.dockButton.hidden = r.docks <= 0 || entry === undefined;
-    const docked = this.dock !== null;
-    this.dockButton.textContent = docked ? "Undock" : "Dock";
-    this.dockButton.title = docked ? "Show the side panel in this output" : "Show the side panel in the side bar";
-    this.dockButton.setAttribute("aria-pressed", String(docked));
-  }
-
-  private toggleDock(): void {
-    const r = registry();
-    const entry = r.views.get(this.root.id);
-    if (entry === undefined) return;
-    entry.docked = this.dock === null;
-    entry.usedAt = ++r.clock;
-    if (!entry.docked) this.undock();
-    notify(r);
-    if (entry.docked) r.reveal?.();
-    this.renderDockButton();
-  }
-
-  /** Mark this view as the one last used (a host then shows its panel). */
-  used(): void {
-    const r = registry();
-    const entry = r.views.get(this.root.id);
-    if (entry === undefined || entry.usedAt === r.clock) return;
-    entry.usedAt = ++r.clock;
-    notify(r);
+    return this.dock.mount(host);
   }
 
   /** A host's command; false when it cannot be done. */
