@@ -55,7 +55,11 @@ class HeadscopePanel extends Widget {
   private listKey = "";
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly reg: Registry) {
+  constructor(
+    private readonly reg: Registry,
+    /** Called once, the first time the followed notebook shows a headscope widget. */
+    private firstWidget: (() => void) | null = null,
+  ) {
     super();
     this.id = PANEL_ID;
     this.addClass("jp-headscope-panel");
@@ -97,6 +101,11 @@ class HeadscopePanel extends Widget {
   refresh(): void {
     const entries = this.entries();
     const current = mostRecent(entries);
+    if (entries.length > 0 && this.firstWidget !== null) {
+      const first = this.firstWidget;
+      this.firstWidget = null;
+      first(); // may show this panel (which refreshes it, nested: the rest is idempotent)
+    }
     this.empty.hidden = entries.length > 0;
     this.list.hidden = entries.length === 0;
     const summaries = entries.map((entry) => summaryOf(entry));
@@ -193,7 +202,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
   optional: [INotebookTracker, ICommandPalette],
   activate: (app: JupyterFrontEnd, tracker: INotebookTracker | null, palette: ICommandPalette | null) => {
     const reg = registry();
-    const panel = new HeadscopePanel(reg);
+    // docked is the default in JupyterLab: the first widget of the page opens the side bar on
+    // this panel, once (a panel the user closes stays closed); other hosts (Notebook 7) keep
+    // the panel in the output until the user docks it
+    const reveal = app.name === "JupyterLab" ? () => app.shell.activateById(PANEL_ID) : null;
+    const panel = new HeadscopePanel(reg, reveal);
     panel.title.icon = new LabIcon({ name: "headscope:icon", svgstr: ICON_SVG });
     panel.title.caption = "headscope";
     app.shell.add(panel, "right", { rank: 650 });

@@ -63,6 +63,16 @@ def _open_and_run(page: Any, url: str) -> Any:
     return widget
 
 
+def _side(page: Any, widget: Any, app: str = "lab") -> Any:
+    """Where the widget's side panel is: docked in JupyterLab's side bar (the default with
+    headscope's extension), in the cell output in Notebook 7."""
+    if app != "lab":
+        return widget
+    dock = page.locator(".jp-headscope-panel .hs-dock")
+    dock.wait_for(timeout=30_000)
+    return dock
+
+
 def _kernel(page: Any, code: str) -> str:
     return str(page.evaluate(EXECUTE, code)).strip()
 
@@ -93,7 +103,8 @@ def test_widget_in_jupyter(app: str, jupyter: JupyterServer, browser_page: Any, 
     assert tokens.count() == 9  # BOS + 8 bytes
 
     # switch the head from the side panel's atlas with the keyboard
-    atlas = widget.locator(".hs-atlas-canvas")
+    side = _side(page, widget, app)
+    atlas = side.locator(".hs-atlas-canvas")
     atlas.focus()
     for key in ("ArrowDown", "ArrowRight", "ArrowRight"):
         page.keyboard.press(key)
@@ -101,7 +112,7 @@ def test_widget_in_jupyter(app: str, jupyter: JupyterServer, browser_page: Any, 
     _wait_kernel(page, "print(w.layer, w.head)", "1 2")
 
     # edit the prompt: Enter re-runs the model in the kernel, the view shows the new tokens
-    box = widget.locator(".hs-prompt-input")
+    box = side.locator(".hs-prompt-input")
     box.fill("xyz!")
     box.press("Enter")
     page.wait_for_function(
@@ -116,7 +127,7 @@ def test_widget_in_jupyter(app: str, jupyter: JupyterServer, browser_page: Any, 
     # a prompt too long for the context: the error shows, the prompt and tokens stay
     box.fill("z" * 300)
     box.press("Enter")
-    status = widget.locator(".hs-status-text")
+    status = side.locator(".hs-status-text")
     status.filter(has_text="context holds 256").wait_for(timeout=60_000)
     assert box.input_value() == "z" * 300
     assert tokens.count() == 5
@@ -137,7 +148,7 @@ def test_prompts_typed_quickly_all_arrive_and_the_last_is_shown(lab_by_subshells
     name = "hs_burst.ipynb"
     write_notebook(lab_by_subshells.root / name, "import headscope\nw = headscope.show(None, 'ab ab ab')\nw")
     widget = _open_and_run(page, f"{lab_by_subshells.url}/lab/tree/{name}")
-    box = widget.locator(".hs-prompt-input")
+    box = _side(page, widget).locator(".hs-prompt-input")
     prompts = [f"burst {i}" for i in range(6)]
     for prompt in prompts:  # as fast as the page takes them: runs are in flight meanwhile
         box.fill(prompt)
@@ -159,13 +170,14 @@ def test_a_kernel_restart_is_said_and_nothing_throws(jupyter: JupyterServer, bro
     widget = _open_and_run(page, f"{jupyter.url}/lab/tree/{name}")
     widget.locator(".hs-pattern[aria-busy='false']").wait_for()
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
-    status = widget.locator(".hs-status-text")
+    side = _side(page, widget)
+    status = side.locator(".hs-status-text")
     status.filter(has_text="Kernel restarted or disconnected").wait_for(timeout=60_000)
-    assert widget.locator(".hs-status").get_attribute("data-kind") == "error"
-    assert widget.locator(".hs-prompt-input").is_disabled()
-    assert widget.locator(".hs-run").is_disabled()
+    assert side.locator(".hs-status").get_attribute("data-kind") == "error"
+    assert side.locator(".hs-prompt-input").is_disabled()
+    assert side.locator(".hs-run").is_disabled()
     # the atlas no longer switches heads (the header and the pattern stay together)
-    atlas = widget.locator(".hs-atlas-canvas")
+    atlas = side.locator(".hs-atlas-canvas")
     atlas.focus()
     page.keyboard.press("ArrowDown")
     assert widget.locator(".hs-head-label").inner_text() == "layer 0 · head 0"

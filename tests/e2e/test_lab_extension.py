@@ -32,9 +32,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
 
 
 def _open_panel(page: Any) -> Any:
-    """Open the headscope panel from its side-bar tab (the tab is the extension's own)."""
-    tab = page.locator(".jp-SideBar.jp-mod-right [data-id='headscope-panel']")
-    tab.click()
+    """Open the headscope panel with its command (idempotent: a click on the side-bar tab of a
+    panel the first widget has already opened would close it again)."""
+    page.locator(".jp-SideBar.jp-mod-right [data-id='headscope-panel']").wait_for()  # its tab
+    page.evaluate("() => window.jupyterapp.commands.execute('headscope:open-panel')")
     panel = page.locator("#headscope-panel")
     panel.wait_for(state="visible")
     return panel
@@ -57,10 +58,9 @@ def test_the_panel_docks_the_widget_and_acts_on_its_model(lab: JupyterServer, br
     name = "hs_docked.ipynb"
     write_notebook(lab.root / name, WIDGET_CELL)
     widget = _open_and_run(page, f"{lab.url}/lab/tree/{name}")
-    # the side bar is closed: the side panel is in the output, as without the extension
-    assert widget.locator(".hs-side").count() == 1
-
-    panel = _open_panel(page)
+    # docked is the default: the first widget opens the side bar on headscope's panel
+    panel = page.locator("#headscope-panel")
+    panel.wait_for(state="visible")
     items = panel.locator(".jp-headscope-pick")
     items.first.wait_for()
     assert items.count() == 1

@@ -661,7 +661,8 @@ DARK_ENOUGH = """([light]) => {
     for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) { sum += (d[i] + d[i + 1] + d[i + 2]) / 3; n++; }
     return n ? sum / n : -1;
   };
-  const atlas = mean(root.querySelector('.hs-atlas-canvas'));
+  // docked in the side bar (the default with headscope's extension), or in the output
+  const atlas = mean(document.querySelector('.jp-headscope-panel .hs-atlas-canvas') || root.querySelector('.hs-atlas-canvas'));
   const base = root.querySelector('.hs-pattern-base');
   const corner = Array.from(base.getContext('2d').getImageData(base.width - 1, 0, 1, 1).data);
   const ok = light ? atlas > 170 && corner[0] > 200 : atlas >= 0 && atlas < 90 && corner[0] < 60;
@@ -704,6 +705,9 @@ def test_jupyterlab_dark_theme_at_creation_after_reload_and_on_switch(
     widget.screenshot(path=str(ARTIFACTS / "lab-dark.png"))
     failures, lowest = contrast_failures(page, widget)  # JupyterLab's own dark colours
     assert not failures, failures
+    failures, lowest_side = contrast_failures(page, page.locator(".jp-headscope-panel .hs-dock"))
+    assert not failures, failures
+    lowest = f"{lowest}; docked panel: {lowest_side}"
     print(f"JupyterLab Dark: lowest contrast of an enabled control {lowest}")
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
@@ -715,6 +719,9 @@ def test_jupyterlab_dark_theme_at_creation_after_reload_and_on_switch(
     widget.screenshot(path=str(ARTIFACTS / "lab-light.png"))
     failures, lowest = contrast_failures(page, widget)
     assert not failures, failures
+    failures, lowest_side = contrast_failures(page, page.locator(".jp-headscope-panel .hs-dock"))
+    assert not failures, failures
+    lowest = f"{lowest}; docked panel: {lowest_side}"
     print(f"JupyterLab Light: lowest contrast of an enabled control {lowest}")
     change_theme(page, "JupyterLab Dark", light=False)
     wait_palette(page, light=False)
