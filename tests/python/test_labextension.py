@@ -56,3 +56,35 @@ def test_shared_packages_ask_for_the_lowest_supported_jupyterlab() -> None:
     assert deps["@jupyterlab/application"] == "^4.2.0"
     lock = json.loads((ROOT / "package-lock.json").read_text())["packages"]
     assert lock["node_modules/@jupyterlab/application"]["version"].startswith("4.2.")
+
+
+def test_a_clean_pip_install_lists_the_extension_enabled_and_ok(tmp_path: Path) -> None:
+    """`pip install .` from a copy of the source (the wheel carries the prebuilt extension),
+    into a fresh environment: `jupyter labextension list` shows headscope enabled and OK."""
+    import os
+    import shutil
+    import subprocess
+    import venv
+
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns(".git", "node_modules", "artifacts", "results", ".build", "__pycache__")
+    shutil.copytree(ROOT, source, ignore=ignore)
+    env_dir = tmp_path / "env"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    python = env_dir / "bin" / "python"
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1"}
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(source)],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    # `jupyter labextension list` as the fresh environment's Python runs it (the `jupyter`
+    # launcher would find the system's `jupyter-labextension` on PATH instead)
+    lister = "import sys; from jupyterlab.labextensions import main; sys.argv = ['jupyter-labextension', 'list']; main()"
+    listed = subprocess.run([str(python), "-c", lister], capture_output=True, text=True, env=env, timeout=120)
+    text = listed.stdout + listed.stderr
+    section = text.split(str(env_dir / "share" / "jupyter" / "labextensions"), 1)
+    assert len(section) == 2, text  # the fresh environment's own folder of extensions is listed
+    line = next((row for row in section[1].splitlines() if "headscope" in row), "")
+    assert "enabled" in line and "OK" in line, text
+    assert (env_dir / "share" / "jupyter" / "labextensions" / "headscope" / "package.json").is_file()
