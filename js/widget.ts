@@ -291,8 +291,10 @@ export class HeadscopeView {
 
   /** The host switched light/dark (JupyterLab theme, VS Code, OS): recolour the canvases. */
   private repaintForTheme(): void {
-    const theme = themeOf(this.root);
-    if (theme === null || theme === this.theme) return;
+    // detached (a notebook windowing its cells out): the page's markers, as at creation; the
+    // stylesheet's answer is checked again once the view is back
+    const theme = themeOf(this.root) ?? hostTheme(document);
+    if (theme === this.theme) return;
     this.theme = theme;
     this.panel.repaint(this.model.get("atlas") as unknown);
     this.paintTokens();

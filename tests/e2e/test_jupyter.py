@@ -73,6 +73,21 @@ def _side(page: Any, widget: Any, app: str = "lab") -> Any:
     return dock
 
 
+def _run_prompt(page: Any, side: Any, prompt: str) -> Any:
+    """Type ``prompt`` in the side panel's box and press Enter; wait until the output shows its
+    tokens (BOS + one per byte). Returns the box."""
+    box = side.locator(".hs-prompt-input")
+    box.fill(prompt)
+    box.press("Enter")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.jp-OutputArea-output .headscope .hs-tok').length === n",
+        arg=len(prompt.encode()) + 1,
+        polling=250,
+        timeout=60_000,
+    )
+    return box
+
+
 def _kernel(page: Any, code: str) -> str:
     return str(page.evaluate(EXECUTE, code)).strip()
 
@@ -112,14 +127,7 @@ def test_widget_in_jupyter(app: str, jupyter: JupyterServer, browser_page: Any, 
     _wait_kernel(page, "print(w.layer, w.head)", "1 2")
 
     # edit the prompt: Enter re-runs the model in the kernel, the view shows the new tokens
-    box = side.locator(".hs-prompt-input")
-    box.fill("xyz!")
-    box.press("Enter")
-    page.wait_for_function(
-        "() => document.querySelectorAll('.jp-OutputArea-output .headscope .hs-tok').length === 5",
-        polling=250,
-        timeout=60_000,
-    )
+    box = _run_prompt(page, side, "xyz!")
     texts = [t.strip() for t in tokens.all_text_contents()]
     assert texts[1:] == ["x", "y", "z", "!"]
     assert _kernel(page, "print(w.prompt, w.run_id, w.history)") == "xyz! 2 ['ab ab ab']"

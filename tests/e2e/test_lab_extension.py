@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from jupyter_app import LABEXTENSION, JupyterServer, serve, write_notebook
-from test_jupyter import KERNEL_IDLE, KNOWN_NOISE, _kernel, _open_and_run, _wait_kernel
+from test_jupyter import KERNEL_IDLE, KNOWN_NOISE, _kernel, _open_and_run, _run_prompt, _wait_kernel
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyter]
 
@@ -90,14 +90,7 @@ def test_the_panel_docks_the_widget_and_acts_on_its_model(lab: JupyterServer, br
     widget.locator("[aria-label^='Attention pattern of layer 1, head 2:']").wait_for()
 
     # a prompt typed in the panel re-runs the model; the output's tokens change
-    box = side.locator(".hs-prompt-input")
-    box.fill("xyz!")
-    box.press("Enter")
-    page.wait_for_function(
-        "() => document.querySelectorAll('.jp-OutputArea-output .headscope .hs-tok').length === 5",
-        polling=250,
-        timeout=60_000,
-    )
+    _run_prompt(page, side, "xyz!")
     texts = [t.strip() for t in widget.locator(".hs-tok").all_text_contents()]
     assert texts[1:] == ["x", "y", "z", "!"]
     assert _kernel(page, "print(w.prompt, w.run_id)") == "xyz! 2"

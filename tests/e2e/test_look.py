@@ -169,7 +169,7 @@ def test_a_view_shown_again_repaints_in_the_page_theme(host: Host) -> None:
             document.body.setAttribute('data-jp-theme-light', 'false');
         }"""
     )
-    host.page.wait_for_timeout(50)  # let the theme watch see the switch while the view is out
+    # (the theme watch's MutationObserver has already run: it fires at the end of that task)
     host.page.evaluate("() => document.getElementById('slots').appendChild(window.__parked)")
     host.page.wait_for_function(
         """() => {
