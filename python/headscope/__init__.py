@@ -35,13 +35,28 @@ def _resolve_model(model: Any) -> Any:
 
 
 def show(
-    model: Any, prompt: str, *, layer: int = 0, head: int = 0, memory_budget: int | None = None
+    model: Any,
+    prompt: str,
+    *,
+    layer: int = 0,
+    head: int = 0,
+    memory_budget: int | None = None,
+    tokenizer: Any = None,
 ) -> AttentionWidget:
     """Run ``model`` on ``prompt`` and return a widget of every head's attention.
 
-    ``model`` is a TransformerLens ``TransformerBridge`` (or any model with ``to_tokens``,
-    ``to_str_tokens``, ``run_with_hooks`` and hooks ``blocks.{layer}.attn.hook_pattern``), a
-    name for :func:`load_model`, or ``None`` for headscope's built-in model.
+    ``model`` is one of:
+
+    * a TransformerLens model: a ``TransformerBridge``, a ``HookedTransformer``, or any model with
+      ``to_tokens``, ``to_str_tokens``, ``run_with_hooks`` and the hooks
+      ``blocks.{layer}.attn.hook_pattern``;
+    * a Hugging Face ``transformers`` causal LM (``AutoModelForCausalLM``), with its
+      ``tokenizer`` (optional when the tokenizer is saved with the model); the model runs in
+      eager attention for the capture and gets its own implementation back afterwards;
+    * an nnsight ``LanguageModel`` (its own tokenizer);
+    * a name for :func:`load_model`, or ``None`` for headscope's built-in model.
+
+    Any other object raises ``TypeError`` naming these kinds (docs/adapters.md).
 
     The run keeps no float patterns: each layer is reduced as the model produces it to the atlas
     thumbnails, the exact head scores, and every head quantized as the wire sends it (uint8
@@ -61,14 +76,14 @@ def show(
     again) it drops it and computes it again if it is shown. ``w.close()`` ends the widget and
     frees everything it holds.
     """
-    from ._adapters import check_budget, check_model, run_model
+    from ._adapters import as_adapter, check_budget, run_model
 
-    model = _resolve_model(model)
-    check_model(model)
+    adapter = as_adapter(_resolve_model(model), tokenizer=tokenizer)
+    adapter.check()
     if memory_budget is not None:
         check_budget(memory_budget)
     widget = AttentionWidget(
-        run_model(model, prompt, memory_budget=memory_budget), model=model, memory_budget=memory_budget
+        run_model(adapter, prompt, memory_budget=memory_budget), model=adapter, memory_budget=memory_budget
     )
     widget.layer, widget.head = layer, head
     return widget
@@ -111,13 +126,14 @@ def head_scores(
     *,
     template: Any = None,
     convention: str = "rows",
+    tokenizer: Any = None,
 ) -> dict[str, np.ndarray]:
     """Every head's scores, each a ``[layer, head]`` array.
 
     Keys: ``previous_token``, ``induction``, ``duplicate_token``, ``bos_sink``, ``entropy``
     (normalized to [0, 1]) and, with ``template``, ``custom``. ``source`` is a widget (its
     current run), an :class:`AttentionRun`, or a model (or ``None`` for the built-in model) to run
-    on ``prompt``. ``template`` is a ``[query_pos, key_pos]`` array whose nonzero entries are the
+    on ``prompt`` (``tokenizer=`` as for :func:`show`). ``template`` is a ``[query_pos, key_pos]`` array whose nonzero entries are the
     targets, or a function of the token ids that returns one. Definitions, and how positions
     without a valid target are treated, are in ``headscope._scores``. Runs without token ids
     (precomputed attention) compare token strings.
@@ -135,7 +151,7 @@ def head_scores(
     with one target per row). With a model and a prompt, the template score is exact: it is
     computed from the float weights as the model runs.
     """
-    from ._adapters import run_model
+    from ._adapters import as_adapter, run_model
     from ._scores import custom_score, template_targets
 
     if isinstance(source, (AttentionWidget, AttentionRun)):
@@ -145,7 +161,7 @@ def head_scores(
     elif prompt is None:
         raise TypeError("head_scores(model, prompt) needs a prompt to run the model on")
     else:
-        model = _resolve_model(source)
+        model = as_adapter(_resolve_model(source), tokenizer=tokenizer)
         run = run_model(model, prompt)
         if template is not None:
             return _exact_with_template(model, run, template, convention)
@@ -166,7 +182,6 @@ def head_scores(
 def _exact_with_template(model: Any, run: AttentionRun, template: Any, convention: str) -> dict[str, np.ndarray]:
     """Scores of a fresh run with the custom score computed from the float weights (a second
     pass of the model with pattern hooks that score each layer and keep nothing else)."""
-    from ._adapters import inference, pattern_hook
     from ._scores import custom_score, template_targets
 
     ids = run.score_ids()
@@ -175,12 +190,11 @@ def _exact_with_template(model: Any, run: AttentionRun, template: Any, conventio
     targets = template_targets(template, ids, causal)
     custom: dict[int, np.ndarray] = {}
 
-    def score(pattern: Any, hook: Any) -> None:
-        layer = int(hook.name.split(".")[1])
+    def score(layer: int, pattern: Any) -> None:
         custom[layer] = np.asarray(custom_score(pattern[0].float(), ids, targets, causal).cpu())
 
-    with inference(model):
-        model.run_with_hooks(run.token_ids[None], fwd_hooks=[(pattern_hook(i), score) for i in range(run.n_layers)])
+    with model.inference():
+        model.capture(run.token_ids[None].to(model.device), range(run.n_layers), score)
     values = np.stack([custom[i] for i in range(run.n_layers)]).astype(np.float32)
     if convention == "detect_head":
         values = values * targets.any(-1).mean()
@@ -189,7 +203,7 @@ def _exact_with_template(model: Any, run: AttentionRun, template: Any, conventio
 
 
 def induction_probe(
-    model: Any = None, *, length: int = 50, batch: int = 4, seed: int = 0
+    model: Any = None, *, length: int = 50, batch: int = 4, seed: int = 0, tokenizer: Any = None
 ) -> ProbeResult:
     """The standard induction diagnostic on ``model`` (``None``: the built-in model).
 
@@ -200,7 +214,7 @@ def induction_probe(
     """
     from ._probe import induction_probe as probe
 
-    return probe(_resolve_model(model), length=length, batch=batch, seed=seed)
+    return probe(_resolve_model(model), length=length, batch=batch, seed=seed, tokenizer=tokenizer)
 
 
 def ablate(
@@ -211,6 +225,7 @@ def ablate(
     method: str = "zero",
     reference: Any = None,
     top_k: int = 5,
+    tokenizer: Any = None,
 ) -> AblationResult:
     """Ablate ``heads`` (``[(layer, head), …]``) of ``model`` on ``prompt``; no widget needed.
 
@@ -219,11 +234,14 @@ def ablate(
     token ids) when given. Returns an :class:`AblationResult`: the per-token loss clean and
     ablated (``.clean_loss``, ``.ablated_loss``, ``.loss_change``), ``.total_change``, and the
     top next tokens at each position (``.top_next(position)``). ``model`` may be ``None`` (the
-    built-in model) or a name for :func:`load_model`; ``prompt`` a string or token ids.
+    built-in model), a name for :func:`load_model`, or any model :func:`show` takes (with
+    ``tokenizer=`` for a Hugging Face model); ``prompt`` a string or token ids.
     """
     from ._intervene import ablate as run_ablation
 
-    return run_ablation(_resolve_model(model), prompt, heads, method=method, reference=reference, top_k=top_k)
+    return run_ablation(
+        _resolve_model(model), prompt, heads, method=method, reference=reference, top_k=top_k, tokenizer=tokenizer
+    )
 
 
 def patch_heads(
@@ -234,6 +252,7 @@ def patch_heads(
     answer: Any = None,
     metric: Any = None,
     batch_size: int | None = None,
+    tokenizer: Any = None,
 ) -> PatchResult:
     """Activation patching of every head's output from ``clean`` into ``corrupted``.
 
@@ -242,12 +261,19 @@ def patch_heads(
     ``metric="loss"``: the mean loss of the clean prompt's next tokens (or a function of the
     logits ``[batch, pos, vocab]`` returning ``[batch]``). Returns a :class:`PatchResult` whose
     ``.effect`` is a ``[layer, head]`` array: 0 means "as corrupted", 1 "as clean". Heads are
-    patched in batches (one batch row per head), not one forward pass each.
+    patched in batches (one batch row per head), not one forward pass each. ``tokenizer=`` as
+    for :func:`show`.
     """
     from ._intervene import patch_heads as run_patching
 
     return run_patching(
-        _resolve_model(model), clean, corrupted, answer=answer, metric=metric, batch_size=batch_size
+        _resolve_model(model),
+        clean,
+        corrupted,
+        answer=answer,
+        metric=metric,
+        batch_size=batch_size,
+        tokenizer=tokenizer,
     )
 
 

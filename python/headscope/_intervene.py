@@ -1,11 +1,10 @@
 """Interventions: does a head matter? Head ablation and activation patching.
 
-Both work on a head's output before the output projection, the TransformerLens hook
-``blocks.{layer}.attn.hook_z`` (``[batch, pos, head, d_head]``). In TransformerLens 4.x it exists
-on every ``TransformerBridge`` without extra flags (``hook_result`` needs
-``set_use_attn_result(True)`` and costs memory), and older ``HookedTransformer``s have it too.
-Setting a head's ``z`` removes or replaces exactly what that head writes to the residual stream;
-the output bias ``b_O``, shared by all heads of a layer, stays.
+Both work on a head's output before the output projection, ``z [batch, pos, head, d_head]``,
+through the model's adapter (:meth:`headscope._adapters.ModelAdapter.run_with_z`): the
+TransformerLens hook ``blocks.{layer}.attn.hook_z``, or the input of a Hugging Face model's
+``o_proj``/``c_proj``. Setting a head's ``z`` removes or replaces exactly what that head writes
+to the residual stream; the output bias ``b_O``, shared by all heads of a layer, stays.
 
 * :func:`ablate` replaces the chosen heads' ``z`` by zero, by its mean over the prompt's
   positions, or by its mean over a reference prompt or data set, and reports the per-token loss
@@ -17,7 +16,7 @@ the output bias ``b_O``, shared by all heads of a layer, stays.
   passes (one for a small model), not one per head.
 
 Everything runs under ``torch.no_grad()`` in eval mode (the model's mode is restored) and keeps
-only the ``hook_z`` outputs it needs.
+only the ``z`` outputs it needs.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
-from ._adapters import check_model, check_token_ids, inference, vocab_size
+from ._adapters import ModelAdapter, as_adapter, check_token_ids, z_hook
 from ._run import check_head
 
 Head = tuple[int, int]
@@ -60,11 +59,6 @@ __all__ = [
     "patch_heads",
     "z_hook",
 ]
-
-
-def z_hook(layer: int) -> str:
-    """The TransformerLens hook name of a layer's per-head output ``[batch, pos, head, d_head]``."""
-    return f"blocks.{layer}.attn.hook_z"
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -211,35 +205,16 @@ def _warn_at_caller(message: str, category: type[Warning]) -> None:
 # --- shared helpers --------------------------------------------------------------------------
 
 
-def _device(model: Any) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration, TypeError):
-        return torch.device("cpu")
+def _geometry(model: Any, tokenizer: Any = None) -> tuple[ModelAdapter, int, int, int]:
+    adapter = as_adapter(model, tokenizer=tokenizer)
+    adapter.check()
+    check = getattr(adapter, "check_interventions", None)
+    if check is not None:
+        check()
+    return adapter, adapter.n_layers, adapter.n_heads, adapter.n_ctx
 
 
-def _logits(output: Any) -> torch.Tensor:
-    logits = getattr(output, "logits", output)
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 3:
-        raise TypeError("the model's forward pass must return logits [batch, pos, vocab]")
-    return logits
-
-
-def _geometry(model: Any) -> tuple[int, int, int]:
-    n_layers, n_ctx = check_model(model)
-    n_heads = int(getattr(model.cfg, "n_heads", 0) or 0)
-    if n_heads <= 0:
-        raise TypeError(f"{type(model).__name__}.cfg.n_heads is {n_heads}: no attention heads")
-    hooks = getattr(model, "hook_dict", None)
-    if hooks is not None and z_hook(0) not in hooks:
-        raise TypeError(
-            f"{type(model).__name__} has no per-head output hook {z_hook(0)!r}; interventions "
-            "need the TransformerLens hooks blocks.{layer}.attn.hook_z"
-        )
-    return n_layers, n_heads, n_ctx
-
-
-def _token_ids(model: Any, prompt: PromptLike, n_ctx: int, what: str = "prompt") -> torch.Tensor:
+def _token_ids(model: ModelAdapter, prompt: PromptLike, n_ctx: int, what: str = "prompt") -> torch.Tensor:
     """Token ids ``[pos]`` of a prompt string (BOS prepended as the model does) or of ids.
 
     Ids, given or from the tokenizer, are checked against the vocabulary
@@ -248,7 +223,7 @@ def _token_ids(model: Any, prompt: PromptLike, n_ctx: int, what: str = "prompt")
     if isinstance(prompt, str):
         if prompt == "":
             raise ValueError(f"the {what} is empty: type some text to run the model on")
-        ids = model.to_tokens(prompt, truncate=False)
+        ids = model.to_ids(prompt)
     elif isinstance(prompt, (torch.Tensor, np.ndarray, list, tuple)):
         ids = prompt
     else:
@@ -262,9 +237,10 @@ def _token_ids(model: Any, prompt: PromptLike, n_ctx: int, what: str = "prompt")
         raise ValueError(f"the {what} has one token: there is no next token to predict")
     if n_ctx and ids.numel() > n_ctx:
         raise ValueError(
-            f"the {what} is {ids.numel()} tokens long, but the model's context holds {n_ctx} (cfg.n_ctx)"
+            f"the {what} is {ids.numel()} tokens long, but the model's context holds {n_ctx} "
+            f"({model.n_ctx_source})"
         )
-    return ids.to(_device(model))
+    return ids.to(model.device)
 
 
 def check_heads(heads: Any, n_layers: int, n_heads: int) -> tuple[Head, ...]:
@@ -293,26 +269,22 @@ def _by_layer(heads: Sequence[Head]) -> dict[int, list[int]]:
     return layers
 
 
-def _run(model: Any, tokens: torch.Tensor, hooks: list[tuple[str, Any]]) -> torch.Tensor:
-    return _logits(model.run_with_hooks(tokens, fwd_hooks=hooks))
-
-
 def _capture_z(
-    model: Any, tokens: torch.Tensor, layers: Sequence[int]
+    model: ModelAdapter, tokens: torch.Tensor, layers: Sequence[int]
 ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-    """Logits and ``hook_z`` of ``layers`` (each ``[batch, pos, head, d_head]``) of one run."""
+    """Logits and ``z`` of ``layers`` (each ``[batch, pos, head, d_head]``) of one run."""
     captured: dict[int, torch.Tensor] = {}
 
     def keeper(layer: int) -> Any:
-        def keep(z: torch.Tensor, hook: Any) -> None:
+        def keep(z: torch.Tensor) -> None:
             captured[layer] = z.detach().clone()
 
         return keep
 
-    logits = _run(model, tokens, [(z_hook(layer), keeper(layer)) for layer in layers])
+    logits = model.run_with_z(tokens, {layer: keeper(layer) for layer in layers})
     missing = [layer for layer in layers if layer not in captured]
     if missing:
-        raise TypeError(f"the hook {z_hook(missing[0])!r} never fired: the model does not expose hook_z")
+        raise TypeError(f"{model.name} never produced the per-head output of layer {missing[0]}")
     return logits, captured
 
 
@@ -329,7 +301,7 @@ def _replacement_hook(heads: list[int], values: torch.Tensor | None) -> Any:
     """Set ``z[:, :, heads]`` to 0 (``values`` None) or to ``values`` ``[len(heads), d_head]``."""
     index = torch.tensor(heads, dtype=torch.long)
 
-    def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
+    def hook(z: torch.Tensor) -> torch.Tensor:
         z = z.clone()
         idx = index.to(z.device)
         if values is None:
@@ -341,7 +313,7 @@ def _replacement_hook(heads: list[int], values: torch.Tensor | None) -> Any:
     return hook
 
 
-def _reference_ids(model: Any, reference: Any, n_ctx: int) -> list[torch.Tensor]:
+def _reference_ids(model: ModelAdapter, reference: Any, n_ctx: int) -> list[torch.Tensor]:
     """The token ids ``[pos]`` of every reference prompt, validated before any forward pass."""
     if isinstance(reference, (str, torch.Tensor, np.ndarray)):
         prompts: list[Any] = [reference]
@@ -370,7 +342,7 @@ def _reference_ids(model: Any, reference: Any, n_ctx: int) -> list[torch.Tensor]
 
 
 def _reference_means(
-    model: Any, references: Sequence[torch.Tensor], layers: dict[int, list[int]]
+    model: ModelAdapter, references: Sequence[torch.Tensor], layers: dict[int, list[int]]
 ) -> tuple[dict[int, torch.Tensor], int]:
     """Mean ``z`` of each chosen head over every position of every reference prompt."""
     sums: dict[int, torch.Tensor] = {}
@@ -384,12 +356,6 @@ def _reference_means(
     return {layer: (s / count).float() for layer, s in sums.items()}, count
 
 
-def _str_tokens(model: Any, ids: torch.Tensor) -> list[str]:
-    if hasattr(model, "tokenizer") and model.tokenizer is None:  # a native model without one
-        return [f"<{int(i)}>" for i in ids.reshape(-1)]
-    return [str(t) for t in model.to_str_tokens(ids)]
-
-
 def ablate(
     model: Any,
     prompt: PromptLike,
@@ -398,6 +364,7 @@ def ablate(
     method: str = "zero",
     reference: Any = None,
     top_k: int = TOP_K,
+    tokenizer: Any = None,
 ) -> AblationResult:
     """Ablate ``heads`` (``[(layer, head), …]``) on ``prompt`` and measure the effect.
 
@@ -415,7 +382,7 @@ def ablate(
     naming the id, its position and the valid range), and ``TypeError`` for token ids that are
     not integers.
     """
-    n_layers, n_heads, n_ctx = _geometry(model)
+    model, n_layers, n_heads, n_ctx = _geometry(model, tokenizer)
     if method not in METHODS:
         raise ValueError(f"unknown ablation method {method!r}; use one of {', '.join(map(repr, METHODS))}")
     if method == "zero" and reference is not None:
@@ -426,9 +393,9 @@ def ablate(
     layers = _by_layer(chosen)
     tokens = _token_ids(model, prompt, n_ctx)[None]
     references = None if reference is None else _reference_ids(model, reference, n_ctx)
-    k = min(top_k, vocab_size(model)[0] or top_k)
+    k = min(top_k, model.vocab_size()[0] or top_k)
 
-    with inference(model):
+    with model.inference():
         clean_logits, clean_z = _capture_z(model, tokens, sorted(layers))
         reference_count: int | None = None
         if method == "zero":
@@ -438,8 +405,8 @@ def ablate(
         else:
             means, reference_count = _reference_means(model, references or [], layers)
             values = dict(means)
-        hooks = [(z_hook(layer), _replacement_hook(layers[layer], values[layer])) for layer in sorted(layers)]
-        ablated_logits = _run(model, tokens, hooks)
+        edits = {layer: _replacement_hook(layers[layer], values[layer]) for layer in sorted(layers)}
+        ablated_logits = model.run_with_z(tokens, edits)
 
     clean_loss = _next_token_loss(clean_logits, tokens)[0].cpu().numpy()
     ablated_loss = _next_token_loss(ablated_logits, tokens)[0].cpu().numpy()
@@ -449,10 +416,10 @@ def ablate(
     clean_probs, clean_ids = torch.softmax(clean_logits[0].float(), -1).topk(k, dim=-1)
     ablated_probs, ablated_ids = torch.softmax(ablated_logits[0].float(), -1).topk(k, dim=-1)
     unique = torch.unique(torch.cat([clean_ids.reshape(-1), ablated_ids.reshape(-1)])).cpu()
-    vocab = dict(zip(unique.tolist(), _str_tokens(model, unique)))
+    vocab = dict(zip(unique.tolist(), model.str_tokens(unique)))
     ids = tokens[0].detach().cpu()
     return AblationResult(
-        tokens=_str_tokens(model, ids),
+        tokens=model.str_tokens(ids),
         token_ids=ids,
         heads=chosen,
         method=method,
@@ -470,10 +437,10 @@ def ablate(
 # --- activation patching ---------------------------------------------------------------------
 
 
-def answer_id(model: Any, answer: Any) -> int:
+def answer_id(model: ModelAdapter, answer: Any) -> int:
     """The token id of an answer given as a string that is exactly one token, or as an id."""
     if isinstance(answer, (int, np.integer)) and not isinstance(answer, bool):
-        d_vocab, source = vocab_size(model)
+        d_vocab, source = model.vocab_size()
         if int(answer) < 0 or (d_vocab and int(answer) >= d_vocab):
             valid = f"0-{d_vocab - 1} (the vocabulary has {d_vocab} tokens, {source})" if d_vocab else "0 or more"
             raise ValueError(f"answer token id {int(answer)} is out of range: token ids must lie in {valid}")
@@ -482,9 +449,9 @@ def answer_id(model: Any, answer: Any) -> int:
         raise TypeError(f"an answer token must be a string or a token id, got {type(answer).__name__}")
     if answer == "":
         raise ValueError("an answer token is empty: name the token, e.g. ' Mary'")
-    ids = model.to_tokens(answer, prepend_bos=False).reshape(-1)
+    ids = model.to_ids(answer, prepend_bos=False).reshape(-1)
     if ids.numel() != 1:
-        pieces = _str_tokens(model, ids.cpu())
+        pieces = model.str_tokens(ids.cpu())
         raise ValueError(
             f"the answer {answer!r} is {ids.numel()} tokens ({pieces!r}), not one token; name a "
             "single token (mind the leading space) or pass its id"
@@ -493,7 +460,7 @@ def answer_id(model: Any, answer: Any) -> int:
 
 
 def _make_metric(
-    model: Any, clean: torch.Tensor, answer: Any, metric: Any
+    model: ModelAdapter, clean: torch.Tensor, answer: Any, metric: Any
 ) -> tuple[Metric, str]:
     if answer is not None and metric not in (None, "logit_diff"):
         raise ValueError("pass either answer=(correct, wrong) for a logit difference or metric=..., not both")
@@ -505,7 +472,7 @@ def _make_metric(
         good, bad = answer_id(model, answer[0]), answer_id(model, answer[1])
         if good == bad:
             raise ValueError(f"the two answer tokens are the same token ({answer[0]!r}); name two different ones")
-        names = _str_tokens(model, torch.tensor([good, bad]))
+        names = model.str_tokens(torch.tensor([good, bad]))
 
         def logit_diff(logits: torch.Tensor) -> torch.Tensor:
             last = logits[:, -1].float()
@@ -539,13 +506,12 @@ def _metric_values(metric: Metric, logits: torch.Tensor, what: str) -> torch.Ten
     return values
 
 
-def _patch_batch_size(model: Any, seq_len: int, budget: int) -> int:
+def _patch_batch_size(model: ModelAdapter, seq_len: int, budget: int) -> int:
     """How many patched copies of a ``seq_len``-token prompt fit one pass within ``budget`` bytes."""
-    cfg = model.cfg
-    d_model = int(getattr(cfg, "d_model", 0) or 0)
-    d_vocab = int(getattr(cfg, "d_vocab", 0) or 0)
-    n_heads = int(getattr(cfg, "n_heads", 0) or 0)
-    d_mlp = int(getattr(cfg, "d_mlp", 0) or 0) or 4 * d_model
+    d_model = model.d_model
+    d_vocab = model.vocab_size()[0]
+    n_heads = model.n_heads
+    d_mlp = model.d_mlp or 4 * d_model
     # float32: logits and their log-softmax, a layer's attention scores and pattern, and a few
     # residual-width and MLP-width activations alive at once
     per_row = 4 * seq_len * (3 * d_vocab + 3 * n_heads * seq_len + 12 * d_model + 2 * d_mlp)
@@ -562,8 +528,9 @@ def patch_heads(
     batch_size: int | None = None,
     memory: int = PATCH_MEMORY,
     progress: Callable[[int, int], None] | None = None,
+    tokenizer: Any = None,
 ) -> PatchResult:
-    """Patch each head's output (``hook_z``, all positions) from ``clean`` into ``corrupted``.
+    """Patch each head's output (``z``, all positions) from ``clean`` into ``corrupted``.
 
     The metric is a logit difference at the last position between ``answer = (correct, wrong)``
     (each exactly one token), or ``metric="loss"``: the mean next-token loss of the clean
@@ -582,7 +549,7 @@ def patch_heads(
     (a ``UserWarning``) stating both values and the gap, and the result's ``.warning`` holds
     the same text.
     """
-    n_layers, n_heads, n_ctx = _geometry(model)
+    model, n_layers, n_heads, n_ctx = _geometry(model, tokenizer)
     clean_ids = _token_ids(model, clean, n_ctx, what="clean prompt")
     corrupted_ids = _token_ids(model, corrupted, n_ctx, what="corrupted prompt")
     if clean_ids.numel() != corrupted_ids.numel():
@@ -600,12 +567,12 @@ def patch_heads(
     start_time = time.perf_counter()
     patched = torch.empty(len(items))
     passes = 0
-    with inference(model):
+    with model.inference():
         clean_logits, clean_z = _capture_z(model, clean_ids[None], range(n_layers))
         clean_value = float(_metric_values(measure, clean_logits, "the clean prompt")[0])
         del clean_logits
         corrupted_value = float(
-            _metric_values(measure, _run(model, corrupted_ids[None], []), "the corrupted prompt")[0]
+            _metric_values(measure, model.run_with_z(corrupted_ids[None], {}), "the corrupted prompt")[0]
         )
         if not math.isfinite(clean_value - corrupted_value) or abs(clean_value - corrupted_value) <= 1e-6 * max(
             1.0, abs(clean_value)
@@ -621,13 +588,13 @@ def patch_heads(
         clean_z = {layer: z[0] for layer, z in clean_z.items()}  # [pos, head, d_head]
         for start in range(0, len(items), rows):
             part = items[start : start + rows]
-            hooks = []
+            edits = {}
             for layer in sorted({layer for layer, _ in part}):
                 batch_rows = [i for i, (lyr, _) in enumerate(part) if lyr == layer]
                 heads = [part[i][1] for i in batch_rows]
-                hooks.append((z_hook(layer), _patch_hook(batch_rows, heads, clean_z[layer])))
+                edits[layer] = _patch_hook(batch_rows, heads, clean_z[layer])
             batch = corrupted_ids[None].expand(len(part), -1)
-            logits = _run(model, batch, hooks)
+            logits = model.run_with_z(batch, edits)
             values = _metric_values(measure, logits, f"the patched runs of heads {part[0]} to {part[-1]}")
             del logits
             patched[start : start + len(part)] = values
@@ -641,8 +608,8 @@ def patch_heads(
         clean_metric=clean_value,
         corrupted_metric=corrupted_value,
         metric=label,
-        clean_tokens=_str_tokens(model, clean_ids.cpu()),
-        corrupted_tokens=_str_tokens(model, corrupted_ids.cpu()),
+        clean_tokens=model.str_tokens(clean_ids.cpu()),
+        corrupted_tokens=model.str_tokens(corrupted_ids.cpu()),
         passes=passes,
         seconds=time.perf_counter() - start_time,
         warning=warning,
@@ -671,7 +638,7 @@ def _patch_hook(rows: list[int], heads: list[int], clean_z: torch.Tensor) -> Any
     head_index = torch.tensor(heads, dtype=torch.long)
     source = clean_z[:, head_index].transpose(0, 1)  # [len(rows), pos, d_head]
 
-    def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
+    def hook(z: torch.Tensor) -> torch.Tensor:
         z = z.clone()
         z[row_index.to(z.device), :, head_index.to(z.device)] = source.to(device=z.device, dtype=z.dtype)
         return z

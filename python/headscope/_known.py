@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._adapters import model_name
+from ._adapters import as_adapter
 
 __all__ = ["BUILTIN_STRENGTH", "GPT2_SMALL_HEADS", "builtin_strength", "check_known_heads", "known_heads_of"]
 
@@ -48,10 +48,13 @@ _GPT2_SMALL_NAMES = frozenset({"gpt2", "gpt2-small"})
 
 
 def known_heads_of(model: Any) -> list[dict[str, Any]]:
-    """The known heads of ``model``: the built-in model's card roles, GPT-2 Small's, or none."""
+    """The known heads of ``model`` (or its adapter): the built-in model's card roles, GPT-2
+    Small's (a TransformerLens or Hugging Face model named ``gpt2``, of GPT-2 Small's geometry),
+    or none."""
     from ._builtin import builtin_card, is_builtin
 
-    if is_builtin(model):
+    adapter = as_adapter(model)
+    if is_builtin(adapter.model):
         card = builtin_card()
         out = []
         for role, heads in card["roles"].items():
@@ -60,9 +63,8 @@ def known_heads_of(model: Any) -> list[dict[str, Any]]:
                 heads = sorted(heads, key=lambda lh: -strength[lh[0], lh[1]])
             out += [{"role": role, "layer": int(layer), "head": int(head)} for layer, head in heads]
         return out
-    cfg = getattr(model, "cfg", None)
-    short = model_name(model).rsplit("/", 1)[-1].lower()
-    if short in _GPT2_SMALL_NAMES and getattr(cfg, "n_layers", None) == 12 and getattr(cfg, "n_heads", None) == 12:
+    short = adapter.name.rsplit("/", 1)[-1].lower()
+    if short in _GPT2_SMALL_NAMES and adapter.n_layers == 12 and adapter.n_heads == 12:
         return [{"role": role, "layer": layer, "head": head} for role, layer, head in GPT2_SMALL_HEADS]
     return []
 

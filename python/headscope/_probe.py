@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from jaxtyping import Float
 
-from ._adapters import capture_patterns, check_model
+from ._adapters import ModelAdapter, as_adapter, capture_patterns
 from ._scores import induction_score, previous_token_score
 
 
@@ -59,21 +59,25 @@ class ProbeResult:
         return [(int(i // values.shape[1]), int(i % values.shape[1]), float(values.flat[i])) for i in order]
 
 
-def _bos_id(model: Any) -> int:
-    ids = model.to_tokens("", truncate=False)
-    if ids.numel() == 0:
+def _bos_id(model: ModelAdapter) -> int:
+    bos = model.bos_id()
+    if bos is None:
         raise ValueError("the model's tokenizer adds no BOS token; the probe needs one")
-    return int(ids.reshape(-1)[0])
+    return bos
 
 
-def induction_probe(model: Any, *, length: int = 50, batch: int = 4, seed: int = 0) -> ProbeResult:
+def induction_probe(
+    model: Any, *, length: int = 50, batch: int = 4, seed: int = 0, tokenizer: Any = None
+) -> ProbeResult:
     """Run the probe: ``batch`` rows of BOS + ``length`` random distinct tokens, repeated once.
 
     Tokens are drawn from the model's vocabulary (without its BOS) by a seeded generator, so the
     same seed gives the same probe. Raises ``ValueError`` if ``1 + 2 * length`` exceeds the
     model's context, naming the longest length that fits.
     """
-    _, n_ctx = check_model(model)
+    model = as_adapter(model, tokenizer=tokenizer)
+    model.check()
+    n_ctx = model.n_ctx
     if isinstance(length, bool) or not isinstance(length, int) or length < 2:
         raise ValueError(f"length must be an int of at least 2, got {length!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -85,7 +89,7 @@ def induction_probe(model: Any, *, length: int = 50, batch: int = 4, seed: int =
             f"model's context holds {n_ctx}; use length <= {(n_ctx - 1) // 2}"
         )
     bos = _bos_id(model)
-    vocab = np.setdiff1d(np.arange(int(model.cfg.d_vocab)), [bos])
+    vocab = np.setdiff1d(np.arange(model.vocab_size()[0]), [bos])
     if length > len(vocab):
         raise ValueError(f"length {length} exceeds the {len(vocab)} distinct tokens of the vocabulary")
     rng = np.random.default_rng(seed)
@@ -94,7 +98,7 @@ def induction_probe(model: Any, *, length: int = 50, batch: int = 4, seed: int =
         np.concatenate([np.full((batch, 1), bos), segments, segments], axis=1), dtype=torch.long
     )
 
-    logits, patterns = capture_patterns(model, tokens)
+    logits, patterns = capture_patterns(model, tokens.to(model.device))
     pattern = torch.stack(patterns, 1).float().cpu()  # [batch, layer, head, q, k]
     induction = torch.stack([induction_score(pattern[b], tokens[b]) for b in range(batch)])
     previous = torch.stack([previous_token_score(pattern[b], tokens[b]) for b in range(batch)])

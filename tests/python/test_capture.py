@@ -311,14 +311,16 @@ def test_heads_over_the_budget_come_from_q_and_k_on_a_gpt2_style_model(small_blo
 
 
 def test_q_and_k_reproduce_hook_pattern_to_1e6() -> None:
-    from headscope._adapters import QK_TOLERANCE, QKStore, capture_reduced
+    from headscope._adapters import QK_TOLERANCE, as_adapter, capture_reduced
     from headscope._capture import Reducer
 
     model = gpt2_style_model(2)
     ids = model.to_tokens(PROMPT, truncate=False)
-    qk = QKStore(model, 2, True)
+    adapter = as_adapter(model)
+    qk = adapter.qk_store()
+    assert qk is not None
     qk.layers = {0, 1}
-    capture_reduced(model, ids, Reducer(ids[0], 8), range(2), keep=lambda _: False, extra_hooks=qk.hooks(), on_pattern=qk.check)
+    capture_reduced(adapter, ids, Reducer(ids[0], 8), range(2), keep=lambda _: False, qk=qk)
     assert qk.exact
     for layer, pattern in enumerate(hook_patterns(model, ids[0])):
         for head in range(4):

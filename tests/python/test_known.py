@@ -86,17 +86,25 @@ def test_same_architecture_other_weights_claims_nothing() -> None:
     assert headscope.show(other, "ab ab").known_heads == []
 
 
+def _tl_stand_in(name: str, n_layers: int, n_heads: int) -> SimpleNamespace:
+    """An object with TransformerLens's surface and a config, no weights."""
+    unused = staticmethod(lambda *a, **k: None)
+    return SimpleNamespace(
+        cfg=SimpleNamespace(model_name=name, n_layers=n_layers, n_heads=n_heads),
+        to_tokens=unused, to_str_tokens=unused, run_with_hooks=unused,
+    )
+
+
 @pytest.mark.parametrize("name", ["gpt2", "gpt2-small", "openai-community/gpt2", "GPT2"])
 def test_gpt2_small_names_its_literature_heads(name: str) -> None:
-    model = SimpleNamespace(cfg=SimpleNamespace(model_name=name, n_layers=12, n_heads=12))
+    model = _tl_stand_in(name, 12, 12)
     assert known_heads_of(model) == [{"role": r, "layer": lyr, "head": h} for r, lyr, h in GPT2_SMALL_HEADS]
     assert ("previous_token", 4, 11) in GPT2_SMALL_HEADS and ("induction", 5, 5) in GPT2_SMALL_HEADS
 
 
 def test_other_geometry_or_name_gets_nothing() -> None:
-    medium = SimpleNamespace(cfg=SimpleNamespace(model_name="gpt2", n_layers=24, n_heads=16))
-    assert known_heads_of(medium) == []
-    assert known_heads_of(SimpleNamespace(cfg=SimpleNamespace(model_name="pythia-70m", n_layers=6, n_heads=8))) == []
+    assert known_heads_of(_tl_stand_in("gpt2", 24, 16)) == []
+    assert known_heads_of(_tl_stand_in("pythia-70m", 6, 8)) == []
     assert headscope.show_attention(["a", "b"], np.full((1, 1, 2, 2), 0.5), causal=False).known_heads == []
 
 

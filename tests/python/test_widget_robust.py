@@ -60,7 +60,7 @@ def test_prompts_delivered_at_once_on_two_threads_are_queued_never_lost(live, re
 
     assert overlaps == []
     assert live.prompt == "C" and live.status == "ready" and live.error == ""
-    assert live.tokens == live._model.to_str_tokens("C")
+    assert live.tokens == live._model.model.to_str_tokens("C")
     assert set(live.history) >= {"The cat sat.", "A", "B"}
     done = {m["request_id"]: m for m in run_messages(recorder)}
     assert done["w-1"]["superseded"] is True and done["w-1"]["ok"] is False

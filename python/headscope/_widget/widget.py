@@ -6,7 +6,7 @@ from typing import Any
 
 import traitlets
 
-from .._adapters import check_model, run_model, run_token_ids
+from .._adapters import as_adapter, run_model, run_token_ids
 from .._known import known_heads_of
 from .._probe import ProbeResult, induction_probe
 from .._run import AttentionRun
@@ -30,17 +30,27 @@ class AttentionWidget(Interventions):
     cleared) already drops its patterns and computes them again when it is shown.
     """
 
-    def __init__(self, run: AttentionRun, model: Any = None, *, memory_budget: int | None = None, **kwargs: Any) -> None:
-        self._model = model
+    def __init__(
+        self,
+        run: AttentionRun,
+        model: Any = None,
+        *,
+        memory_budget: int | None = None,
+        tokenizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        # the model behind its adapter (headscope._adapters): every run and intervention goes through it
+        adapter = None if model is None else as_adapter(model, tokenizer=tokenizer)
+        if adapter is not None:
+            adapter.check()
+        self._model = adapter
         super().__init__(**kwargs)
         self._memory_budget = memory_budget
-        if model is not None:
-            check_model(model)
         self.can_run = model is not None
         self.score_names = list(SCORE_NAMES)
         self._apply(run)
-        if model is not None:
-            self.known_heads = known_heads_of(model)
+        if adapter is not None:
+            self.known_heads = known_heads_of(adapter)
 
     # --- public API -------------------------------------------------------------------
     @property
@@ -76,7 +86,7 @@ class AttentionWidget(Interventions):
                 "the induction probe needs a model; this widget shows precomputed attention"
             )
         if length is None:
-            n_ctx = int(getattr(self._model.cfg, "n_ctx", 0) or 0)
+            n_ctx = self._model.n_ctx
             length = min(PROBE_LENGTH, (n_ctx - 1) // 2) if n_ctx else PROBE_LENGTH
         with self._lock:
             self.status, self.error = "running", ""

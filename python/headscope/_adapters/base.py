@@ -1,0 +1,276 @@
+"""The one interface through which headscope touches a model (DESIGN.md §7.4).
+
+Scores, the probe, ablation, patching, the widget and the CLI call a :class:`ModelAdapter`, never
+a model library. An adapter answers five things:
+
+* **tokens**: a prompt's token ids ``[pos]`` (BOS as the model expects it) and display strings;
+* **patterns, streamed**: :meth:`ModelAdapter.capture` runs the model and hands every chosen
+  layer's attention ``[batch, head, query_pos, key_pos]`` to a callback as it is produced, on
+  the layer's own device, keeping nothing (``headscope._capture`` reduces it there);
+* **interventions**: :meth:`ModelAdapter.run_with_z` runs the model with a function on each
+  chosen layer's per-head output before the output projection, ``z [batch, pos, head, d_head]``,
+  which may read it or return a replacement;
+* **logits**, from both;
+* **geometry and name**: layers, heads, context, vocabulary, causal or not.
+
+Implementations: ``transformer_lens`` (``TransformerBridge`` and ``HookedTransformer``), ``hf``
+(Hugging Face ``transformers`` causal LMs) and ``nnsight`` (``LanguageModel``).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from jaxtyping import Float, Int
+
+#: Called with ``(layer, pattern [batch, head, query_pos, key_pos])`` as each layer is produced.
+PatternFn = Callable[[int, torch.Tensor], None]
+#: Called with a layer's ``z [batch, pos, head, d_head]``; returns a replacement or ``None``.
+ZFn = Callable[[torch.Tensor], "torch.Tensor | None"]
+
+_INT64 = np.iinfo(np.int64)
+
+
+class StopForward(Exception):
+    """Raised inside a hook to end a forward pass after the last layer a capture needs."""
+
+
+class ModelAdapter(abc.ABC):
+    """A model behind headscope's interface. Subclasses set the geometry in ``__init__``."""
+
+    #: The library, as error messages and docs name it.
+    kind: ClassVar[str] = ""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.name = type(model).__name__
+        self.n_layers = 0
+        self.n_heads = 0
+        self.d_head = 0
+        self.n_ctx = 0  # 0: no limit known
+        self.n_ctx_source = "cfg.n_ctx"  # where n_ctx comes from, for error messages
+        self.d_model = 0
+        self.d_mlp = 0
+        self.causal = True
+
+    # --- tokens -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def to_ids(self, text: str, *, prepend_bos: bool = True) -> Int[torch.Tensor, " pos"]:
+        """Token ids of ``text``, BOS first when the model expects one and ``prepend_bos``."""
+
+    @abc.abstractmethod
+    def str_tokens(self, ids: Any) -> list[str]:
+        """One display string per token id of ``ids`` ``[pos]``."""
+
+    def bos_id(self) -> int | None:
+        """The id the model puts first (BOS), or ``None`` when it adds none."""
+        ids = self.to_ids("")
+        return int(ids.reshape(-1)[0]) if ids.numel() else None
+
+    @abc.abstractmethod
+    def vocab_size(self) -> tuple[int, str]:
+        """The number of token ids the model embeds and where that number comes from;
+        ``(0, "")`` when unknown."""
+
+    def set_tokenizer(self, tokenizer: Any) -> None:
+        """Use ``tokenizer`` for this model's prompts (adapters whose model has none)."""
+        raise TypeError(
+            f"a {self.kind} model carries its own tokenizer; pass tokenizer= only with a Hugging "
+            "Face or nnsight model"
+        )
+
+    # --- running ----------------------------------------------------------------------
+    @property
+    def module(self) -> Any:
+        """The ``torch.nn.Module`` that runs (for train/eval mode and the device)."""
+        return self.model
+
+    @property
+    def device(self) -> torch.device:
+        """Where token ids go: the device of the model's first parameter."""
+        try:
+            return next(self.module.parameters()).device
+        except (AttributeError, StopIteration, TypeError):
+            return torch.device("cpu")
+
+    @abc.abstractmethod
+    def capture(
+        self,
+        ids: Int[torch.Tensor, "batch pos"],
+        layers: Sequence[int],
+        on_pattern: PatternFn,
+        *,
+        stop_after: int | None = None,
+    ) -> Float[torch.Tensor, "batch pos vocab"] | None:
+        """Run the model on ``ids`` and call ``on_pattern(layer, pattern)`` for each of
+        ``layers`` with its attention ``[batch, head, query_pos, key_pos]`` on the layer's
+        device; keep none of it. Return the logits, or ``None`` when the pass ended after layer
+        ``stop_after`` (a model that cannot stop early runs to the end)."""
+
+    @abc.abstractmethod
+    def run_with_z(
+        self, ids: Int[torch.Tensor, "batch pos"], z_fns: Mapping[int, ZFn]
+    ) -> Float[torch.Tensor, "batch pos vocab"]:
+        """Run the model on ``ids`` with ``z_fns[layer](z)`` called on each chosen layer's
+        per-head output before the output projection, ``z [batch, pos, head, d_head]``; a
+        returned tensor replaces ``z``. Return the logits."""
+
+    def qk_store(self) -> Any:
+        """A store of each layer's Q and K to compute one head again exactly, or ``None`` when
+        the adapter has none (a head over the memory budget then reruns the model)."""
+        return None
+
+    # --- checks -----------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise ``TypeError``/``ValueError`` if the model cannot run (no layers, meta weights)."""
+        if self.n_layers <= 0:
+            raise TypeError(f"{type(self.model).__name__} has {self.n_layers} attention layers")
+        if self.n_heads <= 0:
+            raise TypeError(f"{type(self.model).__name__} has {self.n_heads} attention heads")
+        check_not_meta(self.module)
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        """``torch.no_grad()`` in eval mode; the model's train/eval flag is restored afterwards."""
+        with inference(self.module):
+            yield
+
+
+@contextlib.contextmanager
+def inference(model: Any) -> Iterator[None]:
+    """``torch.no_grad()`` in eval mode; the model's train/eval flag is restored afterwards.
+
+    Eval mode matters: dropout in attention would make pattern rows sum to more than 1.
+    """
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+def check_not_meta(model: Any) -> None:
+    """Refuse a model whose weights are on the meta device (shapes without values).
+
+    Looks at the first parameter only, so the check costs the same for any model size. A
+    parameter that accelerate offloads (a module on its path carries ``_hf_hook``, which loads
+    the weights at forward time) is left alone.
+    """
+    named = getattr(model, "named_parameters", None)
+    if not callable(named):
+        return
+    try:
+        name, parameter = next(iter(named()))
+    except (StopIteration, TypeError, ValueError):
+        return
+    if not getattr(parameter, "is_meta", False):
+        return
+    module = model
+    for part in [""] + name.split(".")[:-1]:
+        module = getattr(module, part, None) if part else module
+        if module is None or hasattr(module, "_hf_hook"):
+            return
+    raise ValueError(
+        f"{type(model).__name__}'s weights are on the meta device (parameter {name!r} has a shape "
+        f"{tuple(parameter.shape)} but no values), so it cannot run. Load real weights, e.g. "
+        "model.to_empty(device='cpu') followed by model.load_state_dict(...), or build the model "
+        "outside torch.device('meta') / accelerate's init_empty_weights"
+    )
+
+
+def check_token_ids(source: Any, ids: Any, *, what: str = "prompt") -> torch.Tensor:
+    """Validate token ids against the vocabulary of ``source`` (an adapter, or a model it can
+    wrap); return them as a ``torch.long`` tensor of the same shape (on the device they came on).
+
+    Accepts a tensor or numpy array of an integer dtype, or a list or tuple of ints. Raises
+    ``TypeError`` for any other dtype or element (floats, bools) and ``ValueError`` naming the
+    first id outside ``0 … vocab - 1``, its position and the valid range. Every path that hands
+    token ids to a model calls this first, so a bad id never reaches the embedding (where it
+    would be ``IndexError: index out of range``).
+    """
+    if isinstance(ids, torch.Tensor):
+        if ids.is_meta:
+            raise ValueError(f"the {what}'s token ids are on the meta device: they have no values")
+        if ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
+            raise TypeError(f"the {what}'s token ids must be integers, got a tensor of dtype {ids.dtype}")
+        tensor = ids.detach()
+    elif isinstance(ids, np.ndarray):
+        if ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"the {what}'s token ids must be integers, got an array of dtype {ids.dtype}")
+        if ids.dtype == np.uint64:  # ids past int64 become its maximum: out of range, same place
+            tensor = torch.from_numpy(np.minimum(ids, _INT64.max).astype(np.int64))
+        else:
+            tensor = torch.from_numpy(ids.astype(np.int64))
+    elif isinstance(ids, (list, tuple)):
+        for i, t in enumerate(ids):
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+                raise TypeError(
+                    f"the {what}'s token ids must be ints; position {i} holds {type(t).__name__} {t!r}"
+                )
+        tensor = torch.tensor([min(max(int(t), _INT64.min), _INT64.max) for t in ids], dtype=torch.long)
+    else:
+        raise TypeError(
+            f"the {what}'s token ids must be a tensor, an array or a list of ints, got {type(ids).__name__}"
+        )
+    tensor = tensor.long()
+    if tensor.numel() == 0:
+        return tensor
+    size, source_name = _vocab_of(source)
+    low_t, high_t = torch.aminmax(tensor)
+    if int(low_t) >= 0 and (not size or int(high_t) < size):
+        return tensor
+    bad = (tensor < 0) | (tensor >= size) if size else tensor < 0
+    first = int(bad.reshape(-1).nonzero()[0, 0])
+    index = tuple(int(i) for i in np.unravel_index(first, tuple(tensor.shape)))
+    value = ids[index[0]] if isinstance(ids, (list, tuple)) else ids[index]  # the id as given
+    if len(index) == 1:
+        where = f" at position {index[0]}"
+    elif len(index) == 2:  # [batch, pos]
+        where = f" at position {index[1]}" + (f" of row {index[0]}" if tensor.shape[0] > 1 else "")
+    else:
+        where = f" at index {index}" if index else ""
+    valid = f"0-{size - 1} (the model's vocabulary has {size} tokens, {source_name})" if size else "0 or more"
+    raise ValueError(
+        f"token id {int(value)}{where} of the {what} is out of range: token ids must lie in "
+        f"{valid}; {int(bad.sum())} of {tensor.numel()} ids lie outside it"
+    )
+
+
+def _vocab_of(source: Any) -> tuple[int, str]:
+    if isinstance(source, ModelAdapter):
+        return source.vocab_size()
+    from . import as_adapter
+    from .transformer_lens import vocab_size
+
+    try:
+        return as_adapter(source).vocab_size()
+    except (TypeError, ValueError):  # not a model: read cfg.d_vocab or a tokenizer as given
+        return vocab_size(source)
+
+
+def check_budget(memory_budget: Any) -> int:
+    """A memory budget in bytes: a positive int."""
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)):
+        raise TypeError(f"memory_budget must be an int (bytes), got {type(memory_budget).__name__}")
+    if memory_budget <= 0:
+        raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget}")
+    return int(memory_budget)
+
+
+def tokenizer_vocab(tokenizer: Any) -> int:
+    """A tokenizer's number of ids (``len``, else ``vocab_size``), 0 when unknown."""
+    if tokenizer is None:
+        return 0
+    try:
+        size = len(tokenizer)
+    except TypeError:
+        size = getattr(tokenizer, "vocab_size", 0)
+    return int(size) if isinstance(size, (int, np.integer)) and size > 0 else 0
