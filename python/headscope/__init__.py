@@ -42,6 +42,7 @@ def show(
     head: int = 0,
     memory_budget: int | None = None,
     tokenizer: Any = None,
+    remote: bool = False,
 ) -> AttentionWidget:
     """Run ``model`` on ``prompt`` and return a widget of every head's attention.
 
@@ -53,7 +54,8 @@ def show(
     * a Hugging Face ``transformers`` causal LM (``AutoModelForCausalLM``), with its
       ``tokenizer`` (optional when the tokenizer is saved with the model); the model runs in
       eager attention for the capture and gets its own implementation back afterwards;
-    * an nnsight ``LanguageModel`` (its own tokenizer);
+    * an nnsight ``LanguageModel`` (its own tokenizer); ``remote=True`` runs it on NDIF, and
+      only each layer's reduction travels back;
     * a name for :func:`load_model`, or ``None`` for headscope's built-in model.
 
     Any other object raises ``TypeError`` naming these kinds (docs/adapters.md).
@@ -78,7 +80,7 @@ def show(
     """
     from ._adapters import as_adapter, check_budget, run_model
 
-    adapter = as_adapter(_resolve_model(model), tokenizer=tokenizer)
+    adapter = as_adapter(_resolve_model(model), tokenizer=tokenizer, remote=remote)
     adapter.check()
     if memory_budget is not None:
         check_budget(memory_budget)
@@ -188,13 +190,12 @@ def _exact_with_template(model: Any, run: AttentionRun, template: Any, conventio
     result = run.head_scores(convention)
     causal = bool(run.causal_heads.all())
     targets = template_targets(template, ids, causal)
-    custom: dict[int, np.ndarray] = {}
 
-    def score(layer: int, pattern: Any) -> None:
-        custom[layer] = np.asarray(custom_score(pattern[0].float(), ids, targets, causal).cpu())
+    def score(layer: int, pattern: Any) -> np.ndarray:
+        return np.asarray(custom_score(pattern[0].float(), ids, targets, causal).cpu())
 
     with model.inference():
-        model.capture(run.token_ids[None].to(model.device), range(run.n_layers), score)
+        _, custom = model.capture(run.token_ids[None].to(model.device), range(run.n_layers), score)
     values = np.stack([custom[i] for i in range(run.n_layers)]).astype(np.float32)
     if convention == "detect_head":
         values = values * targets.any(-1).mean()

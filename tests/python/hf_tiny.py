@@ -48,7 +48,7 @@ def make_model(family: str, *, n_layers: int = 2, n_heads: int = 4, seed: int = 
 
     vocab = len(make_tokenizer())
     torch.manual_seed(seed)
-    common = {"vocab_size": vocab, "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0}
+    common = {"vocab_size": vocab, "bos_token_id": 0, "eos_token_id": 0}
     if family == "gpt2":
         config = tf.GPT2Config(n_layer=n_layers, n_head=n_heads, n_embd=8 * n_heads, n_positions=64, **common, **extra)
         model = tf.GPT2LMHeadModel(config)

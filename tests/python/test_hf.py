@@ -86,9 +86,8 @@ def test_a_failed_capture_restores_the_implementation(monkeypatch: pytest.Monkey
 def test_capture_stops_after_the_last_layer_asked_for() -> None:
     model, tok = make_model("gpt2", n_layers=3), make_tokenizer()
     adapter = as_adapter(model, tokenizer=tok)
-    seen: list[int] = []
-    logits = adapter.capture(adapter.to_ids(PROMPT)[None], [1], lambda layer, p: seen.append(layer), stop_after=1)
-    assert seen == [1] and logits is None
+    logits, kept = adapter.capture(adapter.to_ids(PROMPT)[None], [1], lambda layer, p: p.shape, stop_after=1)
+    assert logits is None and list(kept) == [1] and kept[1][1] == 4
 
 
 def test_bos_follows_the_tokenizer() -> None:

@@ -35,20 +35,28 @@ def _module_of(model: Any) -> str:
     return type(model).__module__ or ""
 
 
-def as_adapter(model: Any, *, tokenizer: Any = None) -> ModelAdapter:
+def as_adapter(model: Any, *, tokenizer: Any = None, remote: bool = False) -> ModelAdapter:
     """The adapter for ``model``: an adapter as it is, else by the model's type.
 
-    Raises ``TypeError`` naming the supported kinds for anything else, and ``ValueError`` for a
-    Hugging Face model that is not a causal language model.
+    ``remote=True`` (an nnsight model only) runs every trace on NDIF. Raises ``TypeError``
+    naming the supported kinds for anything else, and ``ValueError`` for a Hugging Face model
+    that is not a causal language model.
     """
     if isinstance(model, ModelAdapter):
         if tokenizer is not None:
             model.set_tokenizer(tokenizer)
+        if remote and not getattr(model, "remote", False):
+            raise TypeError(f"remote=True needs an nnsight model; this one is a {model.kind} model")
         return model
     if _module_of(model).startswith("nnsight"):
         from .nnsight import NNsightAdapter
 
-        return NNsightAdapter(model, tokenizer=tokenizer)
+        return NNsightAdapter(model, tokenizer=tokenizer, remote=remote)
+    if remote:
+        raise TypeError(
+            f"remote=True runs a model on NDIF through nnsight; wrap the model first, e.g. "
+            f"nnsight.LanguageModel(model, tokenizer=tokenizer), not a {type(model).__name__}"
+        )
     if _is_transformer_lens(model) or (hasattr(model, "cfg") and not _is_hf(model)):
         if tokenizer is not None:
             raise TypeError(

@@ -6,7 +6,8 @@ a model library. An adapter answers five things:
 * **tokens**: a prompt's token ids ``[pos]`` (BOS as the model expects it) and display strings;
 * **patterns, streamed**: :meth:`ModelAdapter.capture` runs the model and hands every chosen
   layer's attention ``[batch, head, query_pos, key_pos]`` to a callback as it is produced, on
-  the layer's own device, keeping nothing (``headscope._capture`` reduces it there);
+  the layer's own device, and keeps only what the callback returns (``headscope._capture``
+  reduces the layer there; for a remote model, only those reductions travel back);
 * **interventions**: :meth:`ModelAdapter.run_with_z` runs the model with a function on each
   chosen layer's per-head output before the output projection, ``z [batch, pos, head, d_head]``,
   which may read it or return a replacement;
@@ -27,8 +28,9 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
-#: Called with ``(layer, pattern [batch, head, query_pos, key_pos])`` as each layer is produced.
-PatternFn = Callable[[int, torch.Tensor], None]
+#: Called with ``(layer, pattern [batch, head, query_pos, key_pos])`` as each layer is produced;
+#: what it returns is what the capture keeps of that layer (see :meth:`ModelAdapter.capture`).
+PatternFn = Callable[[int, torch.Tensor], Any]
 #: Called with a layer's ``z [batch, pos, head, d_head]``; returns a replacement or ``None``.
 ZFn = Callable[[torch.Tensor], "torch.Tensor | None"]
 
@@ -105,11 +107,12 @@ class ModelAdapter(abc.ABC):
         on_pattern: PatternFn,
         *,
         stop_after: int | None = None,
-    ) -> Float[torch.Tensor, "batch pos vocab"] | None:
+    ) -> tuple[Float[torch.Tensor, "batch pos vocab"] | None, dict[int, Any]]:
         """Run the model on ``ids`` and call ``on_pattern(layer, pattern)`` for each of
         ``layers`` with its attention ``[batch, head, query_pos, key_pos]`` on the layer's
-        device; keep none of it. Return the logits, or ``None`` when the pass ended after layer
-        ``stop_after`` (a model that cannot stop early runs to the end)."""
+        device. Return the logits (``None`` when the pass ended after layer ``stop_after``; a
+        model that cannot stop early runs to the end) and ``{layer: what on_pattern returned}``.
+        """
 
     @abc.abstractmethod
     def run_with_z(

@@ -182,7 +182,8 @@ class HFAdapter(ModelAdapter):
         on_pattern: PatternFn,
         *,
         stop_after: int | None = None,
-    ) -> torch.Tensor | None:
+    ) -> tuple[torch.Tensor | None, dict[int, Any]]:
+        kept: dict[int, Any] = {}
         last = stop_after if stop_after is not None and stop_after + 1 < self.n_layers else None
 
         def hook(layer: int) -> Any:
@@ -193,7 +194,7 @@ class HFAdapter(ModelAdapter):
                         f"layer {layer}'s attention returned no probabilities under eager attention; "
                         f"{type(module).__name__} is not supported yet"
                     )
-                on_pattern(layer, weights)
+                kept[layer] = on_pattern(layer, weights)
                 if layer == last:
                     raise StopForward
 
@@ -203,9 +204,9 @@ class HFAdapter(ModelAdapter):
         try:
             with self.eager():
                 try:
-                    return self._forward(ids)
+                    return self._forward(ids), kept
                 except StopForward:
-                    return None
+                    return None, kept
         finally:
             for handle in handles:
                 handle.remove()

@@ -56,13 +56,10 @@ def capture_patterns(model: Any, token_ids: torch.Tensor) -> tuple[torch.Tensor,
     adapter = _adapter(model)
     adapter.check()
     token_ids = check_token_ids(adapter, token_ids, what="token ids")
-    captured: dict[int, torch.Tensor] = {}
-
-    def keep(layer: int, pattern: torch.Tensor) -> None:
-        captured[layer] = pattern.detach()
-
     with adapter.inference():
-        logits = adapter.capture(token_ids.to(adapter.device), range(adapter.n_layers), keep)
+        logits, captured = adapter.capture(
+            token_ids.to(adapter.device), range(adapter.n_layers), lambda layer, pattern: pattern.detach().clone()
+        )
     assert logits is not None
     return logits, [captured.pop(i) for i in range(adapter.n_layers)]
 
@@ -84,23 +81,24 @@ def capture_reduced(
     A validation error raised by the reduction is raised after the pass (the model's hooks are
     removed first); later layers are then not reduced.
     """
-    out: dict[int, Any] = {}
     failed: list[BaseException] = []
 
-    def reduce(layer: int, pattern: torch.Tensor) -> None:
+    def reduce(layer: int, pattern: torch.Tensor) -> Any:
         if failed:
-            return
+            return None
         try:
             layer_pattern = pattern[0]
-            out[layer] = reducer.reduce(layer, layer_pattern, keep=keep(layer))
+            reduced = reducer.reduce(layer, layer_pattern, keep=keep(layer))
             if qk is not None:
                 qk.check(layer, layer_pattern)
+            return reduced
         except Exception as exc:  # raised below, once the model is out of its hooks
             failed.append(exc)
+            return None
 
     options = {"extra_hooks": qk.hooks()} if qk is not None else {}
     with adapter.inference():
-        adapter.capture(token_ids.to(adapter.device), list(layers), reduce, stop_after=max(layers), **options)
+        _, out = adapter.capture(token_ids.to(adapter.device), list(layers), reduce, stop_after=max(layers), **options)
     if failed:
         raise failed[0]
     missing = [layer for layer in layers if layer not in out]

@@ -116,10 +116,12 @@ class TransformerLensAdapter(ModelAdapter):
         *,
         stop_after: int | None = None,
         extra_hooks: Sequence[tuple[str, Callable[..., Any]]] = (),
-    ) -> torch.Tensor | None:
+    ) -> tuple[torch.Tensor | None, dict[int, Any]]:
+        kept: dict[int, Any] = {}
+
         def hook(layer: int) -> Callable[..., None]:
             def call(pattern: torch.Tensor, hook: Any) -> None:
-                on_pattern(layer, pattern if pattern.ndim == 4 else pattern[None])
+                kept[layer] = on_pattern(layer, pattern if pattern.ndim == 4 else pattern[None])
 
             return call
 
@@ -127,10 +129,10 @@ class TransformerLensAdapter(ModelAdapter):
         if stop_after is not None and stop_after + 1 < self.n_layers:
             try:
                 self.model.run_with_hooks(ids, fwd_hooks=hooks, stop_at_layer=stop_after + 1)
-                return None
+                return None, kept
             except TypeError:  # a model without stop_at_layer runs to the end
-                pass
-        return _logits(self.model.run_with_hooks(ids, fwd_hooks=hooks))
+                kept.clear()
+        return _logits(self.model.run_with_hooks(ids, fwd_hooks=hooks)), kept
 
     def run_with_z(self, ids: torch.Tensor, z_fns: Mapping[int, ZFn]) -> torch.Tensor:
         fired: set[int] = set()
