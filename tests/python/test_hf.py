@@ -44,17 +44,27 @@ def test_patterns_match_hf_output_attentions(family: str) -> None:
     assert scores["previous_token"].shape == (2, 4) and np.isfinite(scores["previous_token"]).all()
 
 
-def test_patterns_match_transformer_lens_on_the_same_weights() -> None:
+#: Hub names TransformerLens maps to each family's bridge (only the architecture is read).
+TL_NAMES = {"gpt2": "gpt2", "llama": "meta-llama/Llama-3.2-1B", "qwen2": "Qwen/Qwen2-0.5B", "gemma2": "google/gemma-2-2b"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_patterns_match_transformer_lens_on_the_same_weights(family: str) -> None:
     from transformer_lens.model_bridge import TransformerBridge
 
+    from headscope._adapters import run_token_ids
+
     tok = make_tokenizer()
-    model = make_model("gpt2")
-    run = headscope.show(model, PROMPT, tokenizer=tok).run_result
-    bridge = TransformerBridge.boot_transformers("gpt2", hf_model=make_model("gpt2"), tokenizer=tok, device="cpu")
-    assert bridge.to_str_tokens(PROMPT) == run.tokens  # the same BOS and tokens
-    _, cache = bridge.run_with_cache(PROMPT)
+    model = make_model(family)
+    # TransformerLens switches the model it is given to eager for good: give it a copy
+    bridge = TransformerBridge.boot_transformers(TL_NAMES[family], hf_model=make_model(family), tokenizer=tok, device="cpu")
+    ids = bridge.to_tokens(PROMPT)[0]
+    run = run_token_ids(as_adapter(model, tokenizer=tok), ids)
+    _, cache = bridge.run_with_cache(ids[None])
     for layer in range(run.n_layers):
         assert_quantized_close(run.layer_pattern(layer), cache[f"blocks.{layer}.attn.hook_pattern"][0])
+    if family != "qwen2":  # TransformerLens prepends no BOS for Qwen2; headscope follows the tokenizer
+        assert headscope.show(model, PROMPT, tokenizer=tok).tokens == bridge.to_str_tokens(PROMPT)
 
 
 def test_sdpa_model_runs_and_keeps_its_implementation() -> None:
