@@ -7,6 +7,7 @@
 import type { AnyModel, InitializeProps, RenderProps } from "./model/anywidget";
 import { Channel, randomToken } from "./model/channel";
 import { HeadHub } from "./model/heads";
+import { Transport } from "./model/transport";
 import { register, registry } from "./registry";
 import { HeadscopeView } from "./widget";
 
@@ -27,18 +28,22 @@ function modelKey(model: AnyModel): object {
 export interface ModelLink {
   channel: Channel;
   hub: HeadHub;
+  transport: Transport;
 }
 
 function createLink(model: AnyModel): { link: ModelLink; detach: () => void } {
   const channel = new Channel(model);
+  const transport = new Transport(model, (message) => channel.send(message));
   const hub = new HeadHub(
     (message) => channel.send(message),
     () => Number(model.get("run_id")) || 0,
     randomToken(),
+    transport,
   );
+  transport.checkState();
   const stop = channel.onCustom((content, buffers) => hub.receive(content, buffers));
   return {
-    link: { channel, hub },
+    link: { channel, hub, transport },
     detach: () => {
       stop();
       channel.dispose();

@@ -8,6 +8,7 @@ import { focusLevels, weight, type HeadPattern } from "./model/head";
 import { HeadLoader, headKey } from "./model/heads";
 import { ablationOf, changeScale, lossLevels, type Ablation } from "./model/interventions";
 import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
+import { bytesSource } from "./model/transport";
 import { button, h } from "./renderers/dom";
 import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
 import { AblationEffect } from "./renderers/next-tokens";
@@ -223,7 +224,7 @@ export class HeadscopeView {
       this.ablationKey = key;
       if (key !== "") this.tokenColour = "loss";
     }
-    this.panel.render(this.model.get("atlas") as unknown);
+    this.panel.render(bytesSource(this.model, "atlas"));
     this.renderModes();
     this.requestHead();
     this.paintTokens();
@@ -296,7 +297,7 @@ export class HeadscopeView {
     const theme = themeOf(this.root) ?? hostTheme(document);
     if (theme === this.theme) return;
     this.theme = theme;
-    this.panel.repaint(this.model.get("atlas") as unknown);
+    this.panel.repaint(bytesSource(this.model, "atlas"));
     this.paintTokens();
     if (this.shown !== null) this.showPattern(this.shown);
   }
@@ -345,6 +346,7 @@ export class HeadscopeView {
       patchProgress: t.patchProgress,
       disconnected: !this.session.live,
       queued: this.session.runs.waiting,
+      textTransport: t.textTransport,
     });
     this.root.classList.toggle("hs-has-error", t.status === "error");
   }

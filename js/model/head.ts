@@ -3,6 +3,7 @@
  * Weights stay packed as uint8 plus per-row float32 scales; they are decoded on access.
  */
 import { asBytes, readFloat32LE } from "./bytes";
+import { fromBase64 } from "./transport";
 
 export type Packing = "tril" | "full";
 
@@ -71,9 +72,11 @@ function decodePattern(content: Record<string, unknown>, buffers: readonly unkno
   if (packing !== "tril" && packing !== "full") {
     throw new Error(`head message: unknown packing ${String(packing)}`);
   }
-  if (buffers.length < 2) throw new Error(`head message: expected 2 buffers, got ${buffers.length}`);
-  const scaleBytes = asBytes(buffers[0]);
-  const values = asBytes(buffers[1]);
+  const text = typeof content.scales_b64 === "string" && typeof content.values_b64 === "string";
+  if (!text && buffers.length < 2) throw new Error(`head message: expected 2 buffers, got ${buffers.length}`);
+  // the text transport (./transport) carries the same bytes as base64 in the JSON
+  const scaleBytes = text ? fromBase64(content.scales_b64) : asBytes(buffers[0]);
+  const values = text ? fromBase64(content.values_b64) : asBytes(buffers[1]);
   if (scaleBytes.byteLength !== seqLen * 4) {
     throw new Error(`head message: scales hold ${scaleBytes.byteLength} bytes, expected ${seqLen * 4}`);
   }
@@ -91,6 +94,24 @@ function decodePattern(content: Record<string, unknown>, buffers: readonly unkno
     scales: readFloat32LE(scaleBytes, seqLen),
     values,
   };
+}
+
+/**
+ * Whether a `head` reply came without the binary buffers its `seq_len` and `packing` promise
+ * (and without the text transport's base64): the host dropped them.
+ */
+export function headLacksBuffers(content: unknown, buffers: readonly unknown[]): boolean {
+  if (!isRecord(content) || content.type !== "head") return false;
+  if (typeof content.scales_b64 === "string" || typeof content.values_b64 === "string") return false;
+  const seqLen = content.seq_len;
+  const packing = content.packing;
+  if (typeof seqLen !== "number" || !Number.isInteger(seqLen) || seqLen <= 0) return buffers.length < 2;
+  if (packing !== "tril" && packing !== "full") return buffers.length < 2;
+  return (
+    buffers.length < 2 ||
+    asBytes(buffers[0]).byteLength !== seqLen * 4 ||
+    asBytes(buffers[1]).byteLength !== packedSize(packing, seqLen)
+  );
 }
 
 /**

@@ -7,8 +7,12 @@
  * (`selected: true`); the kernel then answers `head_superseded` instead of sending the head if
  * its selection has already moved on (`w.layer, w.head = 9, 4` from Python: one head is sent).
  */
-import { decodeHeadMessage, type HeadMessage, type HeadPattern, type RequestId } from "./head";
+import { decodeHeadMessage, headLacksBuffers, type HeadMessage, type HeadPattern, type RequestId } from "./head";
 import { LruCache } from "./lru";
+import type { Transport } from "./transport";
+
+/** Requests remembered to be asked again once under the text transport. */
+const PENDING_LIMIT = 64;
 
 export const HEAD_CACHE_SIZE = 16;
 
@@ -31,6 +35,7 @@ export class HeadHub {
   private nextRequestId = 1;
   private readonly cache = new LruCache<string, HeadPattern>(HEAD_CACHE_SIZE);
   private readonly listeners = new Set<Listener>();
+  private readonly pending = new Map<string, RequestHead>();
 
   constructor(
     private readonly send: (message: RequestHead) => void,
@@ -38,6 +43,8 @@ export class HeadHub {
     readonly currentRunId: () => number,
     /** Makes request ids unique beyond this hub (a random token per hub). */
     private readonly prefix: string = "",
+    /** Switches to the text transport when a reply lost its buffers (./transport). */
+    private readonly transport: Transport | null = null,
   ) {}
 
   cached(runId: number, layer: number, head: number): HeadPattern | undefined {
@@ -47,12 +54,26 @@ export class HeadHub {
   /** Send a `request_head` with a fresh id and return that id. */
   request(layer: number, head: number, selected = true): string {
     const requestId = `${this.prefix}${this.prefix ? "-" : ""}${this.nextRequestId++}`;
-    this.send({ type: "request_head", request_id: requestId, layer, head, selected });
+    const message: RequestHead = { type: "request_head", request_id: requestId, layer, head, selected };
+    if (this.transport !== null && !this.transport.text) {
+      this.pending.set(requestId, message);
+      if (this.pending.size > PENDING_LIMIT) this.pending.delete(this.pending.keys().next().value as string);
+    }
+    this.send(message);
     return requestId;
   }
 
   /** Handle one `msg:custom` from the kernel. */
   receive(content: unknown, buffers: readonly unknown[]): void {
+    const id = (content as { request_id?: unknown } | null)?.request_id;
+    const asked = typeof id === "string" ? this.pending.get(id) : undefined;
+    if (asked !== undefined) this.pending.delete(asked.request_id);
+    if (this.transport !== null && !this.transport.text && headLacksBuffers(content, buffers)) {
+      // the host dropped the buffers: switch to the text transport, then ask once more
+      this.transport.useText("a head reply arrived without its binary buffers");
+      if (asked !== undefined) this.send(asked);
+      return;
+    }
     const message = decodeHeadMessage(content, buffers);
     if (message === null) return;
     if (message.type === "head" && message.pattern.runId === this.currentRunId()) {

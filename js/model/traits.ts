@@ -1,6 +1,7 @@
 /** Typed, validated reads of the synced traits listed in docs/wire.md. */
 import type { AnyModel } from "./anywidget";
 import { asBytes, readFloat32LE } from "./bytes";
+import { bytesTrait, usesText } from "./transport";
 
 export type RunStatus = "ready" | "running" | "error";
 
@@ -54,6 +55,8 @@ export interface Traits {
   /** Fraction of heads patched while patching runs; -1 otherwise. */
   patchProgress: number;
   patchSummary: string;
+  /** The kernel sends bytes as base64 because this host drops binary data (./transport). */
+  textTransport: boolean;
 }
 
 /** Trait names whose change affects the view (for `change:<name>` subscriptions). */
@@ -93,6 +96,8 @@ export const TRAIT_NAMES = [
   "patch_id",
   "patch_progress",
   "patch_summary",
+  "transport",
+  "text_data",
 ] as const;
 
 function int(value: unknown): number {
@@ -163,7 +168,7 @@ export function readTraits(model: AnyModel): Traits {
     layer: int(model.get("layer")),
     head: int(model.get("head")),
     thumbSize: int(model.get("thumb_size")),
-    atlas: asBytes(model.get("atlas")),
+    atlas: bytesTrait(model, "atlas"),
     runId: int(model.get("run_id")),
     prompt: str(model.get("prompt")),
     history: strings(model.get("history")),
@@ -172,7 +177,7 @@ export function readTraits(model: AnyModel): Traits {
     canRun: model.get("can_run") === true,
     modelName: str(model.get("model_name")),
     scoreNames: strings(model.get("score_names")),
-    scores: floats(model.get("scores")),
+    scores: floats(bytesTrait(model, "scores")),
     scoresRunId: int(model.get("scores_run_id")),
     note: str(model.get("note")),
     knownHeads: knownHeads(model.get("known_heads")),
@@ -180,18 +185,19 @@ export function readTraits(model: AnyModel): Traits {
     ablationMethod: str(model.get("ablation_method")),
     ablationLabel: str(model.get("ablation_label")),
     ablationRunId: int(model.get("ablation_run_id")),
-    ablationLoss: floats(model.get("ablation_loss")),
+    ablationLoss: floats(bytesTrait(model, "ablation_loss")),
     ablationTopK: int(model.get("ablation_top_k")),
     ablationTopTokens: strings(model.get("ablation_top_tokens")),
-    ablationTopIds: int32s(model.get("ablation_top_ids")),
-    ablationTopProbs: floats(model.get("ablation_top_probs")),
+    ablationTopIds: int32s(bytesTrait(model, "ablation_top_ids")),
+    ablationTopProbs: floats(bytesTrait(model, "ablation_top_probs")),
     patchClean: str(model.get("patch_clean")),
     patchCorrupted: str(model.get("patch_corrupted")),
     patchMetric: str(model.get("patch_metric")),
-    patchEffect: floats(model.get("patch_effect")),
+    patchEffect: floats(bytesTrait(model, "patch_effect")),
     patchId: int(model.get("patch_id")),
     patchProgress: num(model.get("patch_progress"), -1),
     patchSummary: str(model.get("patch_summary")),
+    textTransport: usesText(model),
   };
 }
 

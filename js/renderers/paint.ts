@@ -41,6 +41,8 @@ export function atlasOffset(nHeads: number, thumb: number, layer: number, head: 
 /**
  * Fill `out` (`nHeads·T` wide, `nLayers·T` high) with every thumbnail: head `(l, h)` at
  * `(h·T, l·T)`. Atlas values are already LUT indices (`round(255 · max weight in the bin)`).
+ * An atlas shorter than the geometry promises (dropped while no view showed the widget, or not
+ * arrived yet) leaves `out` blank and returns false; it is drawn once its bytes arrive.
  */
 export function paintAtlas(
   atlas: Uint8Array,
@@ -49,9 +51,10 @@ export function paintAtlas(
   thumb: number,
   lut: Uint8ClampedArray,
   out: Pixels,
-): void {
+): boolean {
   if (atlas.length < nLayers * nHeads * thumb * thumb) {
-    throw new Error(`atlas holds ${atlas.length} bytes, expected ${nLayers * nHeads * thumb * thumb}`);
+    out.data.fill(0);
+    return false;
   }
   const { data, width } = out;
   for (let l = 0; l < nLayers; l++) {
@@ -64,4 +67,5 @@ export function paintAtlas(
       }
     }
   }
+  return true;
 }

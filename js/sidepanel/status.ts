@@ -1,5 +1,6 @@
 /** The status line: running / ready / errors, announced politely to screen readers. */
 import type { RunStatus } from "../model/traits";
+import { TEXT_TRANSPORT_HINT } from "../model/transport";
 import { h } from "../renderers/dom";
 
 export interface StatusInput {
@@ -15,6 +16,8 @@ export interface StatusInput {
   disconnected?: boolean;
   /** A prompt of this view waiting for the one that runs, or null. */
   queued?: string | null;
+  /** The host drops binary data, so the kernel sends it as text (a hover hint says so). */
+  textTransport?: boolean;
 }
 
 /** What the status line says once the kernel is gone. */
@@ -60,6 +63,9 @@ export class StatusLine {
     const { kind, text } = statusText(input);
     this.el.dataset.kind = kind;
     this.text.textContent = text;
+    const hint = input.textTransport === true ? TEXT_TRANSPORT_HINT : "";
+    if (this.el.title !== hint) this.el.title = hint;
+    this.el.dataset.transport = input.textTransport === true ? "text" : "binary";
   }
 }
 

@@ -12,6 +12,7 @@ them again when a view or the API asks (docs/wire.md, "Views and memory").
 
 from __future__ import annotations
 
+import base64
 import threading
 from typing import Any
 
@@ -185,7 +186,8 @@ class Messages(WidgetState):
         run = self._run
         patterns = 0 if run is None else run.nbytes
         traits = (self.atlas, self.scores, self.ablation_loss, self.ablation_top_ids, self.ablation_top_probs, self.patch_effect)
-        return patterns + sum(len(t) for t in traits)
+        text = sum(len(v) for v in self.text_data.values() if isinstance(v, str))  # text transport
+        return patterns + sum(len(t) for t in traits) + text
 
     # --- answers ---------------------------------------------------------------------------
     def _on_probe(self, _content: dict[str, Any]) -> None:
@@ -226,18 +228,26 @@ class Messages(WidgetState):
         except Exception as exc:
             self.send({"type": "head_error", "request_id": request_id, "message": str(exc)})
             return
-        self.send(
-            {
-                "type": "head",
-                "request_id": request_id,
-                "run_id": self.run_id,
-                "layer": layer,
-                "head": head,
-                "seq_len": run.seq_len,
-                "packing": packing,
-            },
-            [scales, values],
-        )
+        reply = {
+            "type": "head",
+            "request_id": request_id,
+            "run_id": self.run_id,
+            "layer": layer,
+            "head": head,
+            "seq_len": run.seq_len,
+            "packing": packing,
+        }
+        if self.transport == "text":  # the host drops buffers: the same bytes as base64 in the JSON
+            reply["scales_b64"] = base64.b64encode(scales).decode("ascii")
+            reply["values_b64"] = base64.b64encode(values).decode("ascii")
+            self.send(reply)
+        else:
+            self.send(reply, [scales, values])
+
+    def _on_transport(self, content: dict[str, Any]) -> None:
+        """``{"type": "transport", "mode": "text"}``: a view's host drops binary buffers."""
+        if content.get("mode") == "text" and self.transport != "text":
+            self.use_text_transport()
 
     def _on_intervention(self, content: dict[str, Any]) -> None:
         self._intervene(content["type"], content)  # type: ignore[attr-defined]
@@ -250,4 +260,5 @@ class Messages(WidgetState):
         "clear_ablation": _on_intervention,
         "patch": _on_intervention,
         "view": _on_view,
+        "transport": _on_transport,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import pathlib
 from typing import Any
@@ -14,6 +15,11 @@ from .._known import check_known_heads
 from .._run import AttentionRun, check_head
 
 STATIC = pathlib.Path(__file__).parent.parent / "static"
+#: The bytes traits (docs/wire.md); under the text transport each is mirrored in ``text_data``.
+BYTES_TRAITS = ("atlas", "scores", "ablation_loss", "ablation_top_ids", "ablation_top_probs", "patch_effect")
+#: A constant bytes trait: a view that does not receive exactly these bytes is in a host that
+#: drops binary state (docs/wire.md, "Transport").
+BINARY_PROBE = b"hs\x01\xff"
 
 
 @functools.lru_cache(maxsize=2)
@@ -74,6 +80,11 @@ class WidgetState(anywidget.AnyWidget):  # type: ignore[misc]
     patch_id = traitlets.Int(0).tag(sync=True)
     patch_progress = traitlets.Float(-1.0).tag(sync=True)
     patch_summary = traitlets.Unicode("").tag(sync=True)
+    # transport (docs/wire.md): "binary", or "text" once a view reports that its host drops
+    # binary buffers; then every bytes trait is mirrored in text_data as base64
+    binary_probe = traitlets.Bytes(BINARY_PROBE).tag(sync=True, **bytes_serialization)
+    transport = traitlets.Unicode("binary").tag(sync=True)
+    text_data = traitlets.Dict().tag(sync=True)
 
     #: the run on screen; ``None`` before the first, or while parked (see ``messages``)
     _run: AttentionRun | None = None
@@ -85,6 +96,23 @@ class WidgetState(anywidget.AnyWidget):  # type: ignore[misc]
         self._esm = bundle("widget.js")
         self._css = bundle("widget.css")
         super().__init__(**kwargs)
+
+    def use_text_transport(self) -> None:
+        """Mirror every bytes trait as base64 in ``text_data`` from now on (one update)."""
+        with self.hold_sync():
+            self.transport = "text"
+            self.text_data = {name: base64.b64encode(getattr(self, name)).decode("ascii") for name in BYTES_TRAITS}
+
+    @traitlets.observe(*BYTES_TRAITS)
+    def _mirror_as_text(self, change: Any) -> None:
+        if self.transport == "text":
+            self.text_data = {**self.text_data, change["name"]: base64.b64encode(change["new"]).decode("ascii")}
+
+    @traitlets.validate("transport")
+    def _check_transport(self, proposal: Any) -> str:
+        if proposal["value"] not in ("binary", "text"):
+            raise InvalidStateError(f"transport must be 'binary' or 'text', got {proposal['value']!r}")
+        return str(proposal["value"])
 
     @traitlets.validate("known_heads")
     def _check_known_heads(self, proposal: Any) -> list[dict[str, Any]]:

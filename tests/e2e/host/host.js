@@ -4,6 +4,12 @@
 //   window.hsKernelSave(id, changes)    -> {state}
 // Bytes traits travel as {"$b64": "..."} and reach the widget as DataViews with a nonzero
 // byteOffset (like real comm buffers sliced out of a larger message).
+//
+// Stand-ins for other hosts: `hsMount(id, state, {dropBuffers: true})` drops every binary buffer,
+// in the state and in messages (as Colab's widget manager is known to; "state" or "messages"
+// drops only those); `hsCreate` makes a model
+// without a view and `hsRender` renders a view of it later, as often as asked (VS Code renders
+// off-screen outputs late; an output can be shown twice).
 import widget from "/python/headscope/static/widget.js";
 
 function bytesView(b64) {
@@ -15,20 +21,28 @@ function bytesView(b64) {
   return new DataView(buf, pad, raw.length);
 }
 
-function decodeValue(value) {
-  return value !== null && typeof value === "object" && "$b64" in value ? bytesView(value.$b64) : value;
+function isBytes(value) {
+  return value !== null && typeof value === "object" && "$b64" in value;
 }
 
 class FakeModel {
-  constructor(id, state) {
+  constructor(id, state, options = {}) {
     this.id = id;
+    // dropBuffers: true (state and messages), "state" or "messages"
+    this.dropState = options.dropBuffers === true || options.dropBuffers === "state";
+    this.dropMessages = options.dropBuffers === true || options.dropBuffers === "messages";
     this.attrs = {};
     this.listeners = new Map();
     this.pending = {};
     this.sent = [];
     this.saved = [];
     this.comm_live = true; // as ipywidgets' WidgetModel; false once the kernel is gone
-    for (const [k, v] of Object.entries(state)) this.attrs[k] = decodeValue(v);
+    for (const [k, v] of Object.entries(state)) this.attrs[k] = this.decode(v);
+  }
+  /** A bytes value as the widget receives it; a dropped buffer arrives as nothing at all. */
+  decode(value) {
+    if (!isBytes(value)) return value;
+    return this.dropState ? undefined : bytesView(value.$b64);
   }
   get(name) {
     return this.attrs[name];
@@ -53,7 +67,7 @@ class FakeModel {
     window.hsKernelMessage(this.id, content).then((reply) => {
       this.applyState(reply.state);
       for (const m of reply.messages) {
-        const buffers = m.buffers.map(bytesView);
+        const buffers = this.dropMessages ? [] : m.buffers.map(bytesView);
         setTimeout(() => this.emit("msg:custom", m.content, buffers), 0);
       }
     });
@@ -61,7 +75,7 @@ class FakeModel {
   /** Simulate a kernel-side trait change (as a comm "update" would). */
   applyState(state) {
     for (const [k, v] of Object.entries(state || {})) {
-      this.attrs[k] = decodeValue(v);
+      this.attrs[k] = this.decode(v);
       this.emit(`change:${k}`, this, this.attrs[k]);
     }
   }
@@ -81,20 +95,32 @@ class FakeModel {
 
 window.hsModels = {};
 window.hsCleanups = {};
+window.hsViews = {};
 
-window.hsMount = async (id, state) => {
-  const model = new FakeModel(id, state);
-  const slot = document.createElement("div");
-  slot.className = "host-slot";
-  slot.id = `slot-${id}`;
-  document.getElementById("slots").appendChild(slot);
+window.hsMount = async (id, state, options = {}) => {
+  await window.hsCreate(id, state, options);
+  await window.hsRender(id, `slot-${id}`);
+};
+
+/** A model and its `initialize`, with no view yet (a host that renders late). */
+window.hsCreate = async (id, state, options = {}) => {
+  const model = new FakeModel(id, state, options);
   const cleanupInit = await widget.initialize({ model });
-  const cleanupView = await widget.render({ model, el: slot });
   window.hsModels[id] = model;
+  window.hsViews[id] = [];
   window.hsCleanups[id] = () => {
-    cleanupView();
+    for (const cleanup of window.hsViews[id]) cleanup();
     cleanupInit();
   };
+};
+
+/** One more view of model `id`, rendered into a new element with id `slotId`. */
+window.hsRender = async (id, slotId) => {
+  const slot = document.createElement("div");
+  slot.className = "host-slot";
+  slot.id = slotId;
+  document.getElementById("slots").appendChild(slot);
+  window.hsViews[id].push(await widget.render({ model: window.hsModels[id], el: slot }));
 };
 
 /** What a kernel restart does to a model in JupyterLab: the manager sets comm_live to false. */
