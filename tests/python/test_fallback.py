@@ -404,3 +404,27 @@ def test_pooling_keeps_each_blocks_largest_weight() -> None:
     assert (np.diag(pattern) == 255).all()
     assert pattern[700 // 4, 3 // 4] == 128
     assert pattern[1, 0] == 0
+
+
+# --- the picture in the docs ---------------------------------------------------------------
+DOCS_PICTURE = ROOT / "docs" / "img" / "fallback.png"
+DOCS_PROMPT = "The cat sat on the mat. The cat sat on the mat."
+
+
+def test_docs_pictures_show_the_builtin_models_fallback() -> None:
+    """docs/img/fallback.png is the fallback of ``headscope.show(None, DOCS_PROMPT)`` on the
+    induction head (layer 1, head 0), pixel for pixel. ``HEADSCOPE_UPDATE_SCREENSHOT=1`` writes
+    it again."""
+    import os
+
+    w = headscope.show(None, DOCS_PROMPT, layer=1, head=0)
+    try:
+        png = base64.b64decode(w._repr_mimebundle_()[0]["image/png"])
+    finally:
+        w.close()
+    if os.environ.get("HEADSCOPE_UPDATE_SCREENSHOT") == "1":
+        DOCS_PICTURE.write_bytes(png)
+    pixels, palette = read_png(png)
+    saved, saved_palette = read_png(DOCS_PICTURE.read_bytes())
+    np.testing.assert_array_equal(saved, pixels)
+    np.testing.assert_array_equal(saved_palette, palette)
