@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DEMO = "demo.ipynb"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def kernel_config(socket_dir: Path, *, posix: bool = os.name == "posix") -> Any:
@@ -53,6 +54,10 @@ def _demo(out: Path, lab: bool, timeout: int) -> int:
             kernel_name="python3",
             resources={"metadata": {"path": "."}},
             config=kernel_config(Path(sockets)),
+            # No widget state in the file: with it, nbconvert and nbviewer would try to draw the
+            # widgets from a CDN (and show nothing offline) instead of the static pictures that
+            # every widget output carries. A headscope widget cannot draw without its kernel.
+            store_widget_state=False,
         )
         client.execute()
     nbformat.write(notebook, str(out))
@@ -60,13 +65,17 @@ def _demo(out: Path, lab: bool, timeout: int) -> int:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stdout":
                 print(output["text"], end="")
-    # nbclient keeps the widget views and their state, but a widget draws only with a kernel
-    # behind it, so the wording promises no more than that.
+    pictures = sum(
+        1
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {}) and WIDGET_VIEW in output.get("data", {})
+    )
     print(
-        f"\nSaved the executed notebook to {out}. Its printed results are saved with it; its"
-        " widgets need a live kernel: open it in JupyterLab and run all cells to get them back."
-        " A viewer without a kernel shows a placeholder line"
-        " (<headscope._widget.AttentionWidget object at ...>) in place of each widget."
+        f"\nSaved the executed notebook to {out}: its printed results and, for each of its {pictures}"
+        " widgets, a static picture of the head it showed (PNG and script-free HTML), which viewers"
+        " without a kernel show (jupyter nbconvert, nbviewer). The interactive widgets need a live"
+        " kernel: open it in JupyterLab and run all cells to get them back."
     )
     if lab:
         jupyter = shutil.which("jupyter")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from headscope.__main__ import kernel_config, main
 
 
-def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capfd, monkeypatch) -> None:
+def test_demo_finds_heads_by_score_and_saves_pictures_of_its_widgets(tmp_path: Path, capfd, monkeypatch) -> None:
     import numpy as np
 
     import headscope
@@ -43,9 +44,10 @@ def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capfd, monk
         headscope.load_model("gpt2")
     assert f"GPT-2 is not available here: {unavailable.value}\n" in printed
     assert "Traceback" not in printed + errors
-    # the saved notebook is described as it is: widgets need a kernel to draw
+    # the saved notebook is described as it is: static pictures, and widgets that need a kernel
     assert "widgets included" not in printed
-    assert "Saved the executed notebook to demo.ipynb." in printed and "run all cells" in printed
+    assert "Saved the executed notebook to demo.ipynb: its printed results and, for each of its 2 widgets," in printed
+    assert "static picture" in printed and "run all cells" in printed
     # the main job shows something true: the card's heads, and a model that copies the repeat
     from headscope._builtin import builtin_card
 
@@ -63,6 +65,17 @@ def test_demo_finds_heads_by_score_and_saves_widgets(tmp_path: Path, capfd, monk
         if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
     ]
     assert len(views) == 2
+    # opened without running it, each widget output shows a real picture: its static fallback,
+    # which nbconvert uses because no widget state is saved (with it, nbconvert would load the
+    # widget from a CDN instead)
+    assert "widgets" not in notebook.metadata
+    for output in views:
+        png = base64.b64decode(output["data"]["image/png"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+        assert "<script" not in output["data"]["text/html"] and "data:image/png;base64," in output["data"]["text/html"]
+    induction, previous = (o["data"]["text/html"] for o in views)
+    assert "layer {}, head {}".format(*found["induction"][:2]) in induction
+    assert "layer {}, head {}".format(*found["previous_token"][:2]) in previous
     assert not [o for c in notebook.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import traitlets
 
 from .._adapters import as_adapter, run_model, run_token_ids
+from .._export.fallback import fallback
 from .._known import known_heads_of
 from .._probe import ProbeResult, induction_probe
 from .._run import AttentionRun
@@ -14,6 +16,9 @@ from .._scores import SCORE_NAMES
 from .._wire import encode_atlas
 from .interventions import Interventions
 from .messages import error_text
+
+#: The fallback's mime types (``headscope._export.fallback``), shown by viewers without widgets.
+FALLBACK_TYPES = ("image/png", "text/html")
 
 HISTORY_SIZE = 20
 #: Default length of the induction probe's random segment.
@@ -107,7 +112,45 @@ class AttentionWidget(Interventions):
             self._ablation = self._patch = None
             super().close()
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """anywidget's bundle (the widget view, and its metadata, which carries Colab's widget
+        manager switch) plus a static fallback of the head on screen: ``image/png`` and
+        script-free ``text/html`` (``headscope._export.fallback``). Hosts with widgets show the
+        widget view; nbconvert, GitHub and nbviewer drop a view whose state is not saved and show
+        the fallback. Built here, once per display, never on a trait change."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        include, exclude = kwargs.get("include"), kwargs.get("exclude")
+        wanted = [t for t in FALLBACK_TYPES if (not include or t in include) and not (exclude and t in exclude)]
+        if wanted:
+            extra = self._static_fallback()
+            data = {**data, **{t: v for t, v in extra.items() if t in wanted}}
+        return data, metadata
+
     # --- internals --------------------------------------------------------------------
+    def _static_fallback(self) -> dict[str, Any]:
+        """The fallback entries for the run and head on screen now; none for a closed widget.
+        A picture that cannot be made must not hide the widget: its error goes in the HTML."""
+        with self._lock:
+            if self._run is None and self._parked is None:
+                return {}  # closed
+            try:
+                run = self._unpark()
+                layer, head = self.layer, self.head
+                return fallback(
+                    tokens=run.tokens,
+                    weights=run.head(layer, head),
+                    model_name=run.model_name,
+                    prompt=run.prompt,
+                    layer=layer,
+                    head=head,
+                )
+            except Exception as exc:
+                text = html.escape(f"headscope: no static picture ({error_text(exc)})", quote=True)
+                return {"text/html": f"<p>{text}</p>"}
+
     def _compute(self, prompt: str) -> AttentionRun:
         self.status, self.error = "running", ""
         try:

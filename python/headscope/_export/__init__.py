@@ -1,0 +1,1 @@
+"""Static output: the fallback picture (PNG) and script-free HTML that every widget output carries."""
