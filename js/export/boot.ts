@@ -87,7 +87,13 @@ function fail(root: HTMLElement | null, err: unknown): void {
   (root ?? document.body).append(box);
 }
 
+/** A performance mark for benchmarks/export.py ("hs-export:<name>"). */
+function mark(name: string): void {
+  performance.mark(`hs-export:${name}`);
+}
+
 async function boot(): Promise<void> {
+  mark("start");
   const root = document.getElementById(ROOT_ID);
   try {
     const data = document.getElementById(STATE_ID);
@@ -96,10 +102,12 @@ async function boot(): Promise<void> {
     const heads = new PageHeads(doc);
     const model = new StaticModel({}, heads);
     // the first head decodes while the atlas does
-    model.prefetch(Number(doc.traits.layer), Number(doc.traits.head));
+    void model.prefetch(Number(doc.traits.layer), Number(doc.traits.head));
     for (const [name, value] of Object.entries(await modelState(doc))) model.set(name, value);
+    mark("decoded");
     await widget.initialize({ model });
     widget.render({ model, el: root });
+    mark("rendered");
     document.documentElement.dataset.hsExport = "ready";
   } catch (err) {
     fail(root, err);

@@ -28,7 +28,8 @@ export const NO_KERNEL = "static export: no kernel";
 export class StaticModel implements AnyModel {
   private readonly attrs = new Map<string, unknown>();
   private readonly listeners = new Map<string, Set<Callback>>();
-  /** Decodes in flight, so that a head asked for twice is decoded once. */
+  /** Decodes in flight or done and not yet answered (a prefetched head waits here for its
+   * request; the widget's own cache keeps heads once they are shown). */
   private readonly decoding = new Map<string, Promise<HeadBytes>>();
   /** Every message the widget sent (for tests and for curiosity). */
   readonly sent: unknown[] = [];
@@ -83,9 +84,11 @@ export class StaticModel implements AnyModel {
     else this.listeners.get(name)?.delete(callback);
   }
 
-  /** Start decoding a head before the widget asks for it (the first head shown). */
-  prefetch(layer: number, head: number): void {
-    if (this.heads.packing(layer, head) !== null) void this.decode(layer, head).catch(() => undefined);
+  /** Start decoding a head before the widget asks for it (the first head shown); resolves
+   * when that is done (a failure is left for the request to report). */
+  prefetch(layer: number, head: number): Promise<void> {
+    if (this.heads.packing(layer, head) === null) return Promise.resolve();
+    return this.decode(layer, head).then(() => undefined, () => undefined);
   }
 
   private change(name: string, value: unknown): void {
@@ -98,21 +101,23 @@ export class StaticModel implements AnyModel {
     for (const callback of [...(this.listeners.get(name) ?? [])]) callback(...args);
   }
 
-  /** A custom message from the "kernel", delivered after the current task, as a comm would. */
+  /** A custom message from the "kernel", never inside the `send` that asked for it (the
+   * widget records a request after sending it), but before the browser's next frame: the head
+   * shown first is on the first frame that shows the widget. */
   private later(content: object, buffers: Uint8Array[] = []): void {
-    setTimeout(() => this.emit("msg:custom", content, buffers), 0);
+    queueMicrotask(() => this.emit("msg:custom", content, buffers));
   }
 
   private decode(layer: number, head: number): Promise<HeadBytes> {
     const key = `${layer}/${head}`;
     let pending = this.decoding.get(key);
     if (pending === undefined) {
-      pending = this.heads.load(layer, head);
-      this.decoding.set(key, pending);
-      const forget = (): void => {
-        if (this.decoding.get(key) === pending) this.decoding.delete(key);
-      };
-      pending.then(forget, forget);
+      const started = this.heads.load(layer, head);
+      this.decoding.set(key, started);
+      started.catch(() => {
+        if (this.decoding.get(key) === started) this.decoding.delete(key);
+      });
+      pending = started;
     }
     return pending;
   }
@@ -127,6 +132,7 @@ export class StaticModel implements AnyModel {
     }
     try {
       const bytes = await this.decode(layer as number, head as number);
+      this.decoding.delete(`${layer}/${head}`);
       const reply = {
         type: "head",
         request_id: requestId,

@@ -165,3 +165,19 @@ test("the static model syncs nothing: set changes the state and tells listeners"
   model.set("layer", 0);
   assert.deepEqual(seen, [1]);
 });
+
+test("a prefetched head is decoded once and answered from that decode", async () => {
+  const { heads } = source();
+  let loads = 0;
+  const counting: HeadSource = { ...heads, packing: heads.packing, missing: heads.missing, load: (l, h) => (loads++, heads.load(l, h)) };
+  const model = new StaticModel({ run_id: 1 }, counting);
+  await Promise.all([model.prefetch(0, 0), model.prefetch(0, 1)]); // (0, 1) is not exported: nothing to decode
+  const reply = messages(model);
+  model.send({ type: "request_head", request_id: 1, layer: 0, head: 0, selected: true });
+  assert.equal((await reply).content.type, "head");
+  assert.equal(loads, 1);
+  const again = messages(model); // asked again later (another view, a cleared cache): decoded again
+  model.send({ type: "request_head", request_id: 2, layer: 0, head: 0, selected: true });
+  assert.equal((await again).content.type, "head");
+  assert.equal(loads, 2);
+});
