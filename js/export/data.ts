@@ -1,6 +1,6 @@
 /**
- * The data of an offline HTML export (docs/wire.md, "Offline export"): the document's JSON, and the decoding of
- * its compressed bytes in the page with the browser's own `DecompressionStream`.
+ * The data of an offline HTML export (docs/wire.md, "Offline export"): the document's JSON, and
+ * the decoding of its compressed bytes in the page with the browser's own `DecompressionStream`.
  *
  * Every binary blob is a raw deflate stream (RFC 1951), written by Python's zlib, in base64. A
  * head is three of them, one after the other:
