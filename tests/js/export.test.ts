@@ -61,6 +61,11 @@ test("a head decodes with DecompressionStream to the bytes the kernel sends", as
   await assert.rejects(decodeHead(text, { ...entry, nonzero: entry.nonzero + 1 }, 40), /values, expected/);
   await assert.rejects(decodeHead(text, entry, 41), /bytes of scales, expected 164/);
   await assert.rejects(decodeHead(text.slice(0, 40), entry, 40), /bytes stored, expected/);
+  // attention that is not causal: whole rows
+  const full = new Uint8Array(40 * 40).map((_, i) => (i % 3 === 0 ? i % 256 : 0));
+  const packedFull = packHead(0, 0, scales, full);
+  const gotFull = await decodeHead(packedFull.text, { ...packedFull.entry, packing: "full" }, 40);
+  assert.deepEqual(gotFull.values, full);
 });
 
 test("bytes traits inflate and are checked for their length", async () => {

@@ -289,3 +289,16 @@ def test_bad_heads_are_refused_with_a_clear_error(tmp_path: Path, heads: Any, er
     with pytest.raises(error, match=message):
         w.save_html(tmp_path / "x.html", heads=heads)
     assert not (tmp_path / "x.html").exists()
+
+
+def test_attention_that_is_not_causal_exports_whole_rows() -> None:
+    rng = np.random.default_rng(2)
+    logits = rng.normal(scale=3.0, size=(1, 2, len(TOKENS), len(TOKENS)))
+    attn = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32)
+    w = headscope.show_attention(TOKENS, attn, causal=False)
+    page = Page(_export.export_html(w))
+    doc = document(page)
+    for entry in doc["heads"]:
+        packing, scales, values = w.run_result.encode_head(entry["layer"], entry["head"])
+        assert entry["packing"] == packing == "full"
+        assert head_bytes(page, entry, len(TOKENS)) == (scales, values)
