@@ -179,7 +179,7 @@ def peaked_layers(n_layers: int, n_heads: int, n: int, seed: int = 0) -> list[np
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_layers):
-        logits = rng.normal(scale=3.0, size=(n_heads, n, n)).astype(np.float32)
+        logits = rng.standard_normal(size=(n_heads, n, n), dtype=np.float32) * np.float32(3.0)
         logits[:, ~np.tri(n, dtype=bool)] = -np.inf
         logits -= logits.max(-1, keepdims=True)
         np.exp(logits, out=logits)
