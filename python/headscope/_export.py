@@ -212,11 +212,9 @@ def export_html(widget: Any, heads: Any = "all") -> str:
 
     # the first shown head first: it goes before the script, the others after it
     order = [selected] + [pair for pair in chosen if pair != selected]
-    encoded = [run.encode_head(layer, head) for layer, head in order[:1]]
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        futures = [pool.submit(_encode_head, *encoded[0])]
-        for layer, head in order[1:]:  # heads are read here in turn; zlib works in the threads
-            futures.append(pool.submit(_encode_head, *run.encode_head(layer, head)))
+        # heads are read here, in turn (a run may compute a layer again); zlib works in the threads
+        futures = [pool.submit(_encode_head, *run.encode_head(layer, head)) for layer, head in order]
         results = [f.result() for f in futures]
     index = []
     blocks = []
