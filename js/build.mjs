@@ -19,6 +19,27 @@ async function buildBundle() {
   const size = statSync(join(outDir, "widget.js")).size;
   if (size > MAX_BUNDLE) throw new Error(`widget.js is ${size} bytes, over the ${MAX_BUNDLE}-byte budget`);
   console.log(`built widget.js (${size} bytes) and widget.css (${statSync(join(outDir, "widget.css")).size} bytes)`);
+  await buildExport(common);
+}
+
+// The offline HTML export's script: the same widget, as one classic script (an IIFE) that
+// headscope._export inlines into a <script> element, with the widget's CSS in a <style>.
+async function buildExport(common) {
+  const out = join(outDir, "export.js");
+  await esbuild.build({ ...common, entryPoints: [join(root, "js", "export", "boot.ts")], format: "iife", outfile: out });
+  const text = readFileSync(out, "utf8");
+  checkInlinable("export.js", text, /<\/script|<!--/i);
+  checkInlinable("widget.css", readFileSync(join(outDir, "widget.css"), "utf8"), /<\/style|<!--/i);
+  const size = statSync(out).size;
+  if (size > MAX_BUNDLE) throw new Error(`export.js is ${size} bytes, over the ${MAX_BUNDLE}-byte budget`);
+  console.log(`built export.js (${size} bytes)`);
+}
+
+/** Text inlined into an HTML element must not end it early or open an HTML comment there. */
+function checkInlinable(name, text, forbidden) {
+  const hit = forbidden.exec(text);
+  if (hit) throw new Error(`${name} contains ${JSON.stringify(hit[0])} at ${hit.index}: it cannot be inlined into the HTML export`);
+  if (/[^\x00-\x7f]/.test(text)) throw new Error(`${name} is not ASCII: the HTML export inlines it as ASCII`);
 }
 
 // The JupyterLab extension's source (src/) as one ES module for `jupyter labextension build`:

@@ -97,3 +97,20 @@ def test_benchmark_command_quick_writes_tables_and_json(tmp_path: Path) -> None:
             assert cv_page["external_requests"] == [] and not cv_page["timed_out"]
             assert cv_page["first_paint_ms"]["median"] > 0
             assert "against CircuitsVis" in table
+
+
+def test_export_benchmark_smoke(tmp_path: Path) -> None:
+    """`benchmarks/export.py` on the built-in model, one open: the file's exact size, no request."""
+    import pytest
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "export.py"), "--cases", "builtin@256", "--repeats", "1",
+           "--out", str(tmp_path)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    (row,) = json.loads((tmp_path / "export.json").read_text())["results"]
+    assert (row["case"], row["tokens"], row["heads"]) == ("builtin@256", 256, 16)
+    assert row["bytes"] == (tmp_path / "builtin-256.html").stat().st_size <= 1_000_000
+    assert row["requests_beyond_the_document"] == [] and row["first_pattern_painted_ms"]["n"] == 1
+    assert (tmp_path / "export.md").read_text().startswith("| case | tokens | heads | file B |")

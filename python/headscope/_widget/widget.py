@@ -105,6 +105,19 @@ class AttentionWidget(Interventions):
             self._apply(run, note=result.summary(), select=(layer, head))
             return result
 
+    def save_html(self, path: Any, heads: Any = "all") -> Any:
+        """Write this widget's run to ``path`` as one self-contained HTML file and return its path.
+
+        The file opens in a browser without a kernel or a network: hover, zoom, the atlas, known
+        heads, scores and both token modes work; prompts, the probe, ablation and patching are
+        off. ``heads`` is ``"all"`` or a list of ``(layer, head)`` pairs to include (fewer heads,
+        a smaller file). Each head is compressed; 144 heads of 1024 tokens take about 17 MB.
+        """
+        from .._export import save_html
+
+        with self._lock:
+            return save_html(self, path, heads)
+
     def close(self) -> None:
         """Close the widget: its views go blank and it drops its run and results."""
         with self._lock:
