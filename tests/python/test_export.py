@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import headscope
-from headscope import _export
+from headscope._export import html as _export
 from headscope._run import make_run
 from headscope._widget import AttentionWidget
 

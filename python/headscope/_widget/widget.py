@@ -113,7 +113,7 @@ class AttentionWidget(Interventions):
         off. ``heads`` is ``"all"`` or a list of ``(layer, head)`` pairs to include (fewer heads,
         a smaller file). Each head is compressed; 144 heads of 1024 tokens take about 17 MB.
         """
-        from .._export import save_html
+        from .._export.html import save_html
 
         with self._lock:
             return save_html(self, path, heads)

@@ -38,8 +38,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._run import AttentionRun, check_head
-from ._widget.state import bundle
+from .._run import AttentionRun, check_head
+from .._widget.state import bundle
 
 __all__ = ["export_html", "save_html", "NO_KERNEL"]
 
