@@ -11,6 +11,7 @@ import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
 import { button, h } from "./renderers/dom";
 import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
 import { AblationEffect } from "./renderers/next-tokens";
+import { Palette } from "./renderers/palette";
 import { PatternView } from "./renderers/pattern";
 import { watchTheme, type ThemeWatch } from "./renderers/theme-watch";
 import { TokenView } from "./renderers/tokens";
@@ -62,6 +63,8 @@ export class HeadscopeView {
   private syncQueued = false;
   /** The palette every canvas and chip is painted in; only {@link repaintForTheme} changes it. */
   private theme: Theme;
+  /** The stylesheet's colours for canvases, read once per theme change. */
+  private readonly palette = new Palette();
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
   /** The summary a host last saw (a host is told when it changes). */
@@ -129,6 +132,7 @@ export class HeadscopeView {
         },
         traits: () => this.traits,
         theme: () => this.theme,
+        palette: this.palette,
         ablating: () => {
           this.tokenColour = "loss";
         },
@@ -294,7 +298,8 @@ export class HeadscopeView {
     // detached (a notebook windowing its cells out): the page's markers, as at creation; the
     // stylesheet's answer is checked again once the view is back
     const theme = themeOf(this.root) ?? hostTheme(document);
-    if (theme === this.theme) return;
+    const coloured = this.palette.read(this.root);
+    if (theme === this.theme && !coloured) return;
     this.theme = theme;
     this.panel.repaint(this.model.get("atlas") as unknown);
     this.paintTokens();
