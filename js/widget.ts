@@ -121,7 +121,7 @@ export class HeadscopeView {
     this.pattern = new PatternView({
       point: (cell, x, y) => this.pointCell(cell, x, y),
       click: (cell) => this.update(clickToken(this.state, this.state.mode === "query" ? cell.query : cell.key)),
-    });
+    }, this.palette);
     this.body = h("div", "hs-body");
     const view = this;
     this.panel = new PanelBinding(
@@ -300,10 +300,12 @@ export class HeadscopeView {
     const theme = themeOf(this.root) ?? hostTheme(document);
     const coloured = this.palette.read(this.root);
     if (theme === this.theme && !coloured) return;
+    const relut = theme !== this.theme;
     this.theme = theme;
     this.panel.repaint(this.model.get("atlas") as unknown);
     this.paintTokens();
-    if (this.shown !== null) this.showPattern(this.shown);
+    if (relut && this.shown !== null) this.showPattern(this.shown);
+    else this.pattern.repaint();
   }
 
   private ablation(): Ablation | null {
@@ -394,20 +396,23 @@ export class HeadscopeView {
     this.effect.update(a, this.traits.tokens, position, diverging, a === null ? 1 : changeScale(a), loss);
   }
 
+  // Hover: the tooltip first (it measures the page while nothing is written yet), then the
+  // state, whose renderers only write (chips, overlay): no layout is forced in between.
+
   private pointToken(index: number, x: number, y: number): void {
-    this.update(pointToken(this.state, index));
-    const lines = tokenTooltip(this.traits.tokens, this.state, index, this.current(), this.ablation(), this.tokenColour === "loss");
+    const next = pointToken(this.state, index);
+    const lines = tokenTooltip(this.traits.tokens, next, index, this.current(), this.ablation(), this.tokenColour === "loss");
     this.tooltip.show(lines, x, y, this.tokens.chipAt(index));
+    this.update(next);
   }
 
   private pointCell(cell: { query: number; key: number } | null, x: number, y: number): void {
-    this.update(pointCell(this.state, cell));
     const p = this.current();
-    if (cell === null || p === null) {
-      this.tooltip.hide();
-      return;
+    if (cell === null || p === null) this.tooltip.hide();
+    else {
+      const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
+      this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
     }
-    const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
-    this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
+    this.update(pointCell(this.state, cell));
   }
 }

@@ -1,8 +1,11 @@
 /** The pieces that let the front end hold many heads and long prompts: pure, without a page. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { HeadPattern } from "../../js/model/head";
 import { atlasCellOrigin, atlasHeadAt, atlasLayout, MIN_ATLAS_CELL, sameValues, scrollToShow } from "../../js/renderers/grid";
-import { atlasOffset, poolAtlas } from "../../js/renderers/paint";
+import { buildLut } from "../../js/renderers/lut";
+import { atlasOffset, poolAtlas, type Pixels } from "../../js/renderers/paint";
+import { PaintedHeads } from "../../js/renderers/painted";
 
 test("32 × 32 heads keep the atlas's smallest cell and grow past the panel; 12 × 12 still fit", () => {
   const big = atlasLayout(32, 32, 280, MIN_ATLAS_CELL);
@@ -41,4 +44,34 @@ test("per-head values compare by value, NaN equal to NaN", () => {
   assert.ok(sameValues(new Float32Array([1, NaN]), new Float32Array([1, NaN])));
   assert.ok(!sameValues(new Float32Array([1, 2]), new Float32Array([1, 3])));
   assert.ok(!sameValues(new Float32Array([1]), new Float32Array([1, 1])));
+});
+
+function head(seqLen: number, id: number): HeadPattern {
+  const values = new Uint8Array((seqLen * (seqLen + 1)) / 2).fill(255);
+  return { runId: 1, layer: 0, head: id, seqLen, packing: "tril", scales: new Float32Array(seqLen).fill(id / 10), values };
+}
+
+test("painted heads are kept within a byte budget, least recently used first out, per LUT", () => {
+  const pixels = (width: number, height: number): Pixels => ({ width, height, data: new Uint8ClampedArray(width * height * 4) });
+  const lut = buildLut([[0, "#000000"], [1, "#ffffff"]]);
+  const kept = new PaintedHeads(pixels, 3 * 16 * 16 * 4); // room for three 16-token heads
+  const heads = [0, 1, 2, 3].map((i) => head(16, i + 1));
+  const first = kept.paint(heads[0], lut);
+  assert.equal(first.kept, false);
+  assert.equal(first.image.data[(5 * 16 + 2) * 4], Math.round(255 * 0.1), "painted through the LUT");
+  assert.equal(kept.paint(heads[0], lut).image, first.image, "the same pixels the second time");
+  assert.equal(kept.paint(heads[0], lut).kept, true);
+  kept.paint(heads[1], lut);
+  kept.paint(heads[2], lut);
+  kept.paint(heads[0], lut); // now the most recent
+  kept.paint(heads[3], lut); // over budget: head 1 goes
+  assert.equal(kept.size, 3);
+  assert.equal(kept.bytes, 3 * 16 * 16 * 4);
+  assert.ok(kept.has(heads[0], lut) && !kept.has(heads[1], lut) && kept.has(heads[3], lut));
+  const other = buildLut([[0, "#ffffff"], [1, "#000000"]]);
+  assert.equal(kept.paint(heads[0], other).kept, false, "a new LUT paints again");
+  assert.equal(kept.size, 1, "and drops what the old one painted");
+  const tiny = new PaintedHeads(pixels, 100);
+  assert.equal(tiny.paint(heads[0], lut).kept, false);
+  assert.equal(tiny.size, 0, "a head over the whole budget is painted but not kept");
 });
