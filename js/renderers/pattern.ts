@@ -10,14 +10,14 @@
  *
  * Nothing on the hover path reads layout after writing: the overlay's size comes from a
  * ResizeObserver, its client box is measured when a pointer event starts, and the accent colour
- * comes from the {@link Palette}. Painted heads are kept ({@link PaintedHeads}), so a switch back
+ * comes from the {@link Palette}. Painted heads are kept ({@link keptHeads}), so a switch back
  * to one is a `putImageData`; `data-painted` on the view says which it was ("kept" or "lut").
  */
 import type { HeadPattern } from "../model/head";
 import type { Cell, Mode } from "../state/view-state";
 import { button, context2d, fitToBox, h } from "./dom";
 import { Legend } from "./legend";
-import { PaintedHeads } from "./painted";
+import { keptHeads } from "./painted";
 import type { Palette } from "./palette";
 import { displayToken } from "./text";
 import type { Box } from "./tooltip";
@@ -68,7 +68,7 @@ export class PatternView {
   /** The shown head's pixels; {@link full} holds them too once {@link fullStale} is false. */
   private image: ImageData | null = null;
   private fullStale = true;
-  private readonly kept = new PaintedHeads<ImageData>((w, hgt) => new ImageData(w, hgt));
+  private readonly kept = keptHeads();
   private legendLut: Uint8ClampedArray | null = null;
   private view: Viewport = fullView(1);
   private marks: Marks = { hoverCell: null, focus: null, mode: "query" };

@@ -51,7 +51,7 @@ function head(seqLen: number, id: number): HeadPattern {
   return { runId: 1, layer: 0, head: id, seqLen, packing: "tril", scales: new Float32Array(seqLen).fill(id / 10), values };
 }
 
-test("painted heads are kept within a byte budget, least recently used first out, per LUT", () => {
+test("painted heads are kept within a byte budget, least recently used first out, each with its LUT", () => {
   const pixels = (width: number, height: number): Pixels => ({ width, height, data: new Uint8ClampedArray(width * height * 4) });
   const lut = buildLut([[0, "#000000"], [1, "#ffffff"]]);
   const kept = new PaintedHeads(pixels, 3 * 16 * 16 * 4); // room for three 16-token heads
@@ -69,8 +69,12 @@ test("painted heads are kept within a byte budget, least recently used first out
   assert.equal(kept.bytes, 3 * 16 * 16 * 4);
   assert.ok(kept.has(heads[0], lut) && !kept.has(heads[1], lut) && kept.has(heads[3], lut));
   const other = buildLut([[0, "#ffffff"], [1, "#000000"]]);
-  assert.equal(kept.paint(heads[0], other).kept, false, "a new LUT paints again");
-  assert.equal(kept.size, 1, "and drops what the old one painted");
+  const dark = kept.paint(heads[0], other);
+  assert.equal(dark.kept, false, "a new LUT paints again");
+  assert.equal(dark.image.data[(5 * 16 + 2) * 4], 255 - Math.round(255 * 0.1));
+  assert.ok(kept.has(heads[0], other) && !kept.has(heads[0], lut) && !kept.has(heads[2], other));
+  assert.equal(kept.size, 3, "in place of the old pixels");
+  assert.equal(kept.bytes, 3 * 16 * 16 * 4);
   const tiny = new PaintedHeads(pixels, 100);
   assert.equal(tiny.paint(heads[0], lut).kept, false);
   assert.equal(tiny.size, 0, "a head over the whole budget is painted but not kept");
