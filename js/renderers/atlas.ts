@@ -97,7 +97,11 @@ export class AtlasView {
   }
 
   setData(atlas: Uint8Array, nLayers: number, nHeads: number, thumb: number, lut: Uint8ClampedArray): void {
-    this.source = nLayers > 0 && nHeads > 0 && thumb > 0 ? { atlas, thumb, lut, sheetThumb: 0 } : null;
+    const old = this.source;
+    const same = old !== null && old.lut === lut && old.thumb === thumb && sameBytes(old.atlas, atlas) &&
+      this.layout.nLayers === nLayers && this.layout.nHeads === nHeads;
+    // the same thumbnails in the same colours (a redraw for new theme colours) keep their sheet
+    if (!same) this.source = nLayers > 0 && nHeads > 0 && thumb > 0 ? { atlas, thumb, lut, sheetThumb: 0 } : null;
     this.layout = atlasLayout(nLayers, nHeads, this.available, MIN_ATLAS_CELL);
     this.draw();
     this.queueReveal();
@@ -288,4 +292,9 @@ export class AtlasView {
       if (next.layer !== this.selected.layer || next.head !== this.selected.head) this.events.select(next);
     });
   }
+}
+
+/** Whether two byte views show the same bytes of the same buffer (a trait read again). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a === b || (a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength);
 }
