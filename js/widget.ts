@@ -20,6 +20,7 @@ import { actionForKey, notify, registry, type ViewAction, type ViewSummary } fro
 import { PanelBinding } from "./sidepanel/binding";
 import { Dock, markUsed } from "./sidepanel/dock";
 import { StatusLine } from "./sidepanel/status";
+import { runAction } from "./state/actions";
 import { tokenTooltip } from "./state/hover";
 import { KernelSession } from "./state/session";
 import { Store } from "./state/store";
@@ -271,26 +272,20 @@ export class HeadscopeView {
 
   /** A host's command; false when it cannot be done. */
   act(action: ViewAction): boolean {
-    const t = this.traits;
-    const wrap = (i: number, n: number): number => (n <= 0 ? 0 : (i + n) % n);
-    switch (action) {
-      case "next-head":
-      case "previous-head":
-        if (t.nHeads <= 0) return false;
-        return this.session.select(t.layer, wrap(t.head + (action === "next-head" ? 1 : -1), t.nHeads));
-      case "next-layer":
-      case "previous-layer":
-        if (t.nLayers <= 0) return false;
-        return this.session.select(wrap(t.layer + (action === "next-layer" ? 1 : -1), t.nLayers), t.head);
-      case "toggle-mode":
-        this.colourBy("attention", this.state.mode === "query" ? "key" : "query");
-        return true;
-      case "focus-prompt": {
-        const box = this.panel.side.prompt.textarea;
+    const { layer, head, nLayers, nHeads } = this.traits;
+    const box = this.panel.side.prompt.textarea;
+    return runAction(action, {
+      layer,
+      head,
+      nLayers,
+      nHeads,
+      select: (l, h) => this.session.select(l, h),
+      toggleMode: () => this.colourBy("attention", this.state.mode === "query" ? "key" : "query"),
+      focusPrompt: () => {
         box.focus();
         return document.activeElement === box;
-      }
-    }
+      },
+    });
   }
 
   /** The host switched light/dark (JupyterLab theme, VS Code, OS): recolour the canvases. */
