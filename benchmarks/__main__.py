@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=lambda t: [c for c in t.split(",") if c], default=[],
                         help=f"also run the scale table for these cases, comma-separated ({', '.join(kbench.SCALE_CASES)}); "
                              "each peak in its own process")
+    parser.add_argument("--atlas", type=lambda t: [c for c in t.split(",") if c], default=[],
+                        help="also time the atlas of many heads in Chromium for these cases, comma-separated "
+                             "LAYERSxHEADS@TOKENS (e.g. 32x32@128), on synthetic attention (headscope.show_attention)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 32 tokens, 1 layer, 1 repeat, in one process")
     args = parser.parse_args(argv)
@@ -217,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     loads.mark("after CircuitsVis build")
 
     pages: list[dict[str, Any]] = []
+    atlas_rows: list[dict[str, Any]] = []
     cv_pages: list[dict[str, Any]] = []
     chromium_version = None
     if not args.no_browser:
@@ -236,7 +240,15 @@ def main(argv: list[str] | None = None) -> None:
                     widget.close()
                     del widget
                     pages.append({"model": kind, "tokens": n, **row})
-            loads.mark("after headscope browser")
+                loads.mark("after headscope browser")
+                for case in args.atlas:
+                    _log(f"browser, headscope atlas: {case}")
+                    widget = browser.synthetic_widget(case)
+                    atlas_rows.append({"case": case, **browser.atlas_page(b, base, widget, args.repeats,
+                                                                          steps=6 if small else 30)})
+                    widget.close()
+                if atlas_rows:
+                    loads.mark("after headscope atlas")
             for build in builds:
                 _log(f"browser, CircuitsVis: {build['tokens']} tokens (limit {args.cv_limit:.0f} s)")
                 row = browser.circuitsvis_page(p, base, Path(build["page"]), args.repeats, args.cv_limit,
@@ -261,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         "kernel_scale": scale,
         "circuitsvis_build": builds,
         "browser_headscope": pages,
+        "browser_atlas": atlas_rows,
         "browser_circuitsvis": cv_pages,
     }
     results["comparison"] = report.comparison(results)
@@ -270,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     if scale:
         table += ("\n## headscope, kernel side at scale (random weights; each peak in its own process)\n\n"
                   + kbench.scale_table(scale) + "\n")
+    if atlas_rows:
+        table += "\n## headscope, the atlas of many heads in Chromium (ms)\n\n" + report.atlas_table(atlas_rows) + "\n"
     (args.out / "results.md").write_text(table, encoding="utf-8")
     print(table)
     _log(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'} in {info['wall_s']:.0f} s")

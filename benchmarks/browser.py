@@ -240,6 +240,72 @@ def headscope_page(browser: Any, base: str, widget: Any, repeats: int, switches:
     }
 
 
+def synthetic_widget(case: str, seed: int = 0) -> Any:
+    """``headscope.show_attention`` on random causal attention of geometry ``LxH@N`` (layers,
+    heads, tokens): the cheapest widget with many heads (no model)."""
+    import numpy as np
+
+    import headscope
+
+    heads, n = case.split("@")
+    n_layers, n_heads = (int(x) for x in heads.lower().split("x"))
+    n_tokens = int(n)
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=2.0, size=(n_layers, n_heads, n_tokens, n_tokens)).astype(np.float32)
+    logits[..., ~np.tri(n_tokens, dtype=bool)] = -np.inf
+    logits -= logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=-1, keepdims=True)
+    return headscope.show_attention([f"t{i}" for i in range(n_tokens)], logits)
+
+
+def atlas_page(browser: Any, base: str, widget: Any, repeats: int, steps: int = 30) -> dict[str, Any]:
+    """An atlas of many heads: first paint, its geometry, and arrow-key steps through it
+    (``steps`` per repeat: to the right past the panel's edge, then down), ``repeats`` fresh
+    pages."""
+    first, selected, painted, pattern, geometry = [], [], [], [], None
+    in_view = 0
+    right = min(widget.n_heads - 1, (2 * steps) // 3)
+    keys = ["ArrowRight"] * right + ["ArrowDown"] * min(widget.n_layers - 1, steps - right)
+    for _ in range(repeats):
+        widget.layer, widget.head = 0, 0
+        kernel = WidgetKernel(widget)
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.expose_function("hsbKernelMessage", kernel.message)
+            page.expose_function("hsbKernelSave", kernel.save)
+            page.goto(f"{base}/benchmarks/host/index.html")
+            page.wait_for_function("() => window.hsbReady === true")
+            first.append(page.evaluate("s => window.hsbFirstPaint(s)", kernel.state())["painted_ms"])
+            geometry = page.evaluate("() => window.hsbAtlasGeometry()")
+            for key in keys:
+                s = page.evaluate("(k) => window.hsbAtlasKey(k)", key)
+                selected.append(s["selected_ms"])
+                painted.append(s["painted_ms"])
+                pattern.append(s["pattern_ms"])
+                in_view += bool(s["in_view"])
+            if errors:
+                raise RuntimeError(f"the benchmark page logged errors: {errors[:3]}")
+        finally:
+            context.close()
+    return {
+        "heads": [widget.n_layers, widget.n_heads],
+        "tokens": len(widget.tokens),
+        "thumb_size": widget.thumb_size,
+        "atlas_bytes": len(widget.atlas),
+        "geometry": geometry,
+        "first_paint_ms": stats(first),
+        "key_selected_ms": stats(selected),
+        "key_painted_ms": stats(painted),
+        "key_pattern_ms": stats(pattern),
+        "key_steps": len(selected),
+        "key_in_view": in_view,
+    }
+
+
 # --- CircuitsVis ----------------------------------------------------------------------------
 
 

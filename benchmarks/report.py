@@ -306,3 +306,27 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {row['target']} | {_limit(row)} | {_measured(row)} | {_missed(row)} | {row['how']} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def atlas_table(rows: list[dict[str, Any]]) -> str:
+    """The atlas of many heads: geometry, first paint, and arrow-key steps through it."""
+    out = [
+        "*key → selected*: an arrow key on the atlas until its label names the new head (the atlas "
+        "redrawn, same task); *painted*: the next frame; *key → head drawn*: the new head's pattern "
+        "drawn (a kernel request); *in view*: steps after which the selected cell was inside the "
+        "atlas's box one frame later.",
+        "",
+        "| heads | tokens | T | atlas B | cell pitch px | grid px | box px | first paint (painted) "
+        "| key → selected | key → painted | key → head drawn | in view |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        g = r.get("geometry") or {}
+        out.append(
+            f"| {r['heads'][0]} × {r['heads'][1]} | {r['tokens']} | {r['thumb_size']} | {r['atlas_bytes']:,} "
+            f"| {g.get('pitch', 0):.0f} | {g.get('grid_width', 0):.0f} × {g.get('grid_height', 0):.0f} "
+            f"| {g.get('box_width', 0):.0f} × {g.get('box_height', 0):.0f} | {_range(r['first_paint_ms'])} "
+            f"| {_range(r['key_selected_ms'])} | {_range(r['key_painted_ms'])} | {_range(r['key_pattern_ms'])} "
+            f"| {r['key_in_view']}/{r['key_steps']} |"
+        )
+    return "\n".join(out)

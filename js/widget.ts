@@ -12,6 +12,7 @@ import { bytesSource } from "./model/transport";
 import { button, h } from "./renderers/dom";
 import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
 import { AblationEffect } from "./renderers/next-tokens";
+import { Palette } from "./renderers/palette";
 import { PatternView } from "./renderers/pattern";
 import { watchTheme, type ThemeWatch } from "./renderers/theme-watch";
 import { TokenView } from "./renderers/tokens";
@@ -20,6 +21,7 @@ import { actionForKey, notify, registry, type ViewAction, type ViewSummary } fro
 import { PanelBinding } from "./sidepanel/binding";
 import { Dock, markUsed } from "./sidepanel/dock";
 import { StatusLine } from "./sidepanel/status";
+import { runAction } from "./state/actions";
 import { tokenTooltip } from "./state/hover";
 import { KernelSession } from "./state/session";
 import { Store } from "./state/store";
@@ -63,6 +65,8 @@ export class HeadscopeView {
   private syncQueued = false;
   /** The palette every canvas and chip is painted in; only {@link repaintForTheme} changes it. */
   private theme: Theme;
+  /** The stylesheet's colours for canvases, read once per theme change. */
+  private readonly palette = new Palette();
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
   /** The summary a host last saw (a host is told when it changes). */
@@ -119,7 +123,7 @@ export class HeadscopeView {
     this.pattern = new PatternView({
       point: (cell, x, y) => this.pointCell(cell, x, y),
       click: (cell) => this.update(clickToken(this.state, this.state.mode === "query" ? cell.query : cell.key)),
-    });
+    }, this.palette);
     this.body = h("div", "hs-body");
     const view = this;
     this.panel = new PanelBinding(
@@ -130,6 +134,7 @@ export class HeadscopeView {
         },
         traits: () => this.traits,
         theme: () => this.theme,
+        palette: this.palette,
         ablating: () => {
           this.tokenColour = "loss";
         },
@@ -268,26 +273,20 @@ export class HeadscopeView {
 
   /** A host's command; false when it cannot be done. */
   act(action: ViewAction): boolean {
-    const t = this.traits;
-    const wrap = (i: number, n: number): number => (n <= 0 ? 0 : (i + n) % n);
-    switch (action) {
-      case "next-head":
-      case "previous-head":
-        if (t.nHeads <= 0) return false;
-        return this.session.select(t.layer, wrap(t.head + (action === "next-head" ? 1 : -1), t.nHeads));
-      case "next-layer":
-      case "previous-layer":
-        if (t.nLayers <= 0) return false;
-        return this.session.select(wrap(t.layer + (action === "next-layer" ? 1 : -1), t.nLayers), t.head);
-      case "toggle-mode":
-        this.colourBy("attention", this.state.mode === "query" ? "key" : "query");
-        return true;
-      case "focus-prompt": {
-        const box = this.panel.side.prompt.textarea;
+    const { layer, head, nLayers, nHeads } = this.traits;
+    const box = this.panel.side.prompt.textarea;
+    return runAction(action, {
+      layer,
+      head,
+      nLayers,
+      nHeads,
+      select: (l, h) => this.session.select(l, h),
+      toggleMode: () => this.colourBy("attention", this.state.mode === "query" ? "key" : "query"),
+      focusPrompt: () => {
         box.focus();
         return document.activeElement === box;
-      }
-    }
+      },
+    });
   }
 
   /** The host switched light/dark (JupyterLab theme, VS Code, OS): recolour the canvases. */
@@ -295,11 +294,14 @@ export class HeadscopeView {
     // detached (a notebook windowing its cells out): the page's markers, as at creation; the
     // stylesheet's answer is checked again once the view is back
     const theme = themeOf(this.root) ?? hostTheme(document);
-    if (theme === this.theme) return;
+    const coloured = this.palette.read(this.root);
+    if (theme === this.theme && !coloured) return;
+    const relut = theme !== this.theme;
     this.theme = theme;
     this.panel.repaint(bytesSource(this.model, "atlas"));
     this.paintTokens();
-    if (this.shown !== null) this.showPattern(this.shown);
+    if (relut && this.shown !== null) this.showPattern(this.shown);
+    else this.pattern.repaint();
   }
 
   private ablation(): Ablation | null {
@@ -391,20 +393,23 @@ export class HeadscopeView {
     this.effect.update(a, this.traits.tokens, position, diverging, a === null ? 1 : changeScale(a), loss);
   }
 
+  // Hover: the tooltip first (it measures the page while nothing is written yet), then the
+  // state, whose renderers only write (chips, overlay): no layout is forced in between.
+
   private pointToken(index: number, x: number, y: number): void {
-    this.update(pointToken(this.state, index));
-    const lines = tokenTooltip(this.traits.tokens, this.state, index, this.current(), this.ablation(), this.tokenColour === "loss");
+    const next = pointToken(this.state, index);
+    const lines = tokenTooltip(this.traits.tokens, next, index, this.current(), this.ablation(), this.tokenColour === "loss");
     this.tooltip.show(lines, x, y, this.tokens.chipAt(index));
+    this.update(next);
   }
 
   private pointCell(cell: { query: number; key: number } | null, x: number, y: number): void {
-    this.update(pointCell(this.state, cell));
     const p = this.current();
-    if (cell === null || p === null) {
-      this.tooltip.hide();
-      return;
+    if (cell === null || p === null) this.tooltip.hide();
+    else {
+      const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
+      this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
     }
-    const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
-    this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
+    this.update(pointCell(this.state, cell));
   }
 }

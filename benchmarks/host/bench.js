@@ -177,5 +177,56 @@ window.hsbHover = async (query, key) => {
   return { drawn_ms: drawn - t0, painted_ms: painted - t0, text: tip.textContent };
 };
 
+/** The atlas's grid and box, CSS px (the grid is wider or taller than its box when it scrolls). */
+window.hsbAtlasGeometry = () => {
+  const box = slot().querySelector(".hs-atlas");
+  const canvas = box.querySelector(".hs-atlas-canvas").getBoundingClientRect();
+  const pitch = (canvas.width - 26) / model.get("n_heads");
+  return { pitch, grid_width: canvas.width, grid_height: canvas.height, box_width: box.clientWidth, box_height: box.clientHeight };
+};
+
+/** Whether the selected head's cell lies inside the atlas's box, clear of its label margins. */
+function selectedInView() {
+  const box = slot().querySelector(".hs-atlas");
+  const canvas = box.querySelector(".hs-atlas-canvas").getBoundingClientRect();
+  const port = box.getBoundingClientRect();
+  const { pitch } = window.hsbAtlasGeometry();
+  const x = canvas.left + 26 + model.get("head") * pitch;
+  const y = canvas.top + 18 + model.get("layer") * pitch;
+  return x >= port.left + 26 && x + pitch <= port.left + box.clientWidth && y >= port.top + 18 && y + pitch <= port.top + box.clientHeight;
+}
+
+/**
+ * Press an arrow key on the atlas: time until the atlas's label names the new selection (drawn
+ * in the same task), the next frame (painted), and the new head's pattern drawn (a kernel
+ * request: the head is new); then whether the selection is in the atlas's view one frame later.
+ */
+window.hsbAtlasKey = async (key) => {
+  const canvas = slot().querySelector(".hs-atlas-canvas");
+  await frame();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const step = { ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0] }[key];
+  const [layer, head] = [model.get("layer") + step[0], model.get("head") + step[1]];
+  const want = `Selected: layer ${layer}, head ${head}.`;
+  const pattern = shown(layer, head);
+  const t0 = performance.now();
+  canvas.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true }));
+  const selected = (canvas.getAttribute("aria-label") || "").includes(want)
+    ? performance.now()
+    : await new Promise((resolve) => {
+        const observer = new MutationObserver(() => {
+          if (!(canvas.getAttribute("aria-label") || "").includes(want)) return;
+          observer.disconnect();
+          resolve(performance.now());
+        });
+        observer.observe(canvas, { attributes: true, attributeFilter: ["aria-label"] });
+      });
+  const painted = await frame();
+  const drawn = await pattern;
+  await frame();
+  await frame();
+  return { selected_ms: selected - t0, painted_ms: painted - t0, pattern_ms: drawn - t0, in_view: selectedInView() };
+};
+
 window.hsbHeap = () => heap();
 window.hsbReady = true;

@@ -54,10 +54,6 @@ export function beginCanvas(
   return ctx;
 }
 
-export function cssVar(el: Element, name: string, fallback: string): string {
-  return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
-}
-
 /**
  * A collapsible side-panel section: `<details>` with its title as the `<summary>` (focusable,
  * and Enter or Space opens and closes it).

@@ -37,7 +37,7 @@ export class AblationEffect {
   }
 
   update(a: Ablation | null, tokens: readonly string[], position: number | null, lut: Uint8ClampedArray, scale: number, showLegend: boolean): void {
-    this.el.hidden = a === null;
+    if (this.el.hidden !== (a === null)) this.el.hidden = a === null;
     if (a === null) return;
     const t = totals(a);
     this.total.textContent =

@@ -69,3 +69,35 @@ export function paintAtlas(
   }
   return true;
 }
+
+/**
+ * Every thumbnail max-pooled from `thumb × thumb` down to `size × size` (`size < thumb`), in the
+ * same `[layer, head, qbin, kbin]` order. Drawn small, a thumbnail keeps its thin diagonals this
+ * way; scaling by the canvas would average them away.
+ */
+export function poolAtlas(atlas: Uint8Array, nLayers: number, nHeads: number, thumb: number, size: number): Uint8Array {
+  if (!(size >= 1 && size < thumb)) throw new Error(`cannot pool ${thumb}-px thumbnails to ${size} px`);
+  const out = new Uint8Array(nLayers * nHeads * size * size);
+  // source bins [from[i], to[i]) of output bin i: every source bin lands in at least one
+  const from = new Int32Array(size);
+  const to = new Int32Array(size);
+  for (let i = 0; i < size; i++) {
+    from[i] = Math.floor((i * thumb) / size);
+    to[i] = Math.max(from[i] + 1, Math.ceil(((i + 1) * thumb) / size));
+  }
+  for (let head = 0; head < nLayers * nHeads; head++) {
+    const src = head * thumb * thumb;
+    const dst = head * size * size;
+    for (let i = 0; i < size; i++) {
+      for (let j = 0; j < size; j++) {
+        let best = 0;
+        for (let q = from[i]; q < to[i]; q++) {
+          const row = src + q * thumb;
+          for (let k = from[j]; k < to[j]; k++) if (atlas[row + k] > best) best = atlas[row + k];
+        }
+        out[dst + i * size + j] = best;
+      }
+    }
+  }
+  return out;
+}

@@ -7,12 +7,18 @@
  * Token labels run down the left (queries) and along the top (keys) of the zoom window: every
  * token when there is room, else every 2nd, 5th, 10th… so that labels never crowd. They are DOM
  * text (`textContent`, through the shared display transform) placed in percent of the window.
+ *
+ * Nothing on the hover path reads layout after writing: the overlay's size comes from a
+ * ResizeObserver, its client box is measured when a pointer event starts, and the accent colour
+ * comes from the {@link Palette}. Painted heads are kept ({@link keptHeads}), so a switch back
+ * to one is a `putImageData`; `data-painted` on the view says which it was ("kept" or "lut").
  */
 import type { HeadPattern } from "../model/head";
 import type { Cell, Mode } from "../state/view-state";
-import { button, context2d, cssVar, fitToBox, h } from "./dom";
+import { button, context2d, fitToBox, h } from "./dom";
 import { Legend } from "./legend";
-import { paintPattern } from "./paint";
+import { keptHeads } from "./painted";
+import type { Palette } from "./palette";
 import { displayToken } from "./text";
 import type { Box } from "./tooltip";
 import { cellAt, cellBox, fullView, isZoomed, labelPositions, labelStep, pan, zoom, type Viewport } from "./viewport";
@@ -56,15 +62,26 @@ export class PatternView {
   /** What the labels show now (window, step, tokens), to rebuild them only when it changes. */
   private labelled = "";
   private tokens: readonly string[] = [];
-  /** Bumped by every {@link setPattern}: new tokens may sit in the same window. */
-  private painted = 0;
+  /** Bumped when the axis tokens change: new tokens may sit in the same window. */
+  private tokensVersion = 0;
   private pattern: HeadPattern | null = null;
+  /** The shown head's pixels; {@link full} holds them too once {@link fullStale} is false. */
+  private image: ImageData | null = null;
+  private fullStale = true;
+  private readonly kept = keptHeads();
+  private legendLut: Uint8ClampedArray | null = null;
   private view: Viewport = fullView(1);
   private marks: Marks = { hoverCell: null, focus: null, mode: "query" };
   private drag: { x: number; y: number; view: Viewport; moved: boolean } | null = null;
-  private accent = "#e11d48";
+  /** The overlay's CSS size, from the ResizeObserver (never read on the hover path). */
+  private size = { width: 0, height: 0 };
+  /** The overlay's client box, measured when the current pointer event started. */
+  private pointerBox: DOMRect | null = null;
 
-  constructor(private readonly events: PatternEvents) {
+  constructor(
+    private readonly events: PatternEvents,
+    private readonly palette: Palette,
+  ) {
     this.el = h("section", "hs-pattern");
     this.base = h("canvas", "hs-pattern-base");
     this.overlay = h("canvas", "hs-pattern-overlay");
@@ -93,7 +110,12 @@ export class PatternView {
     this.el.append(toolbar, figure);
 
     this.bindPointer();
-    this.resize = new ResizeObserver(() => this.drawOverlay());
+    this.resize = new ResizeObserver((entries) => {
+      const box = entries.at(-1)?.contentRect;
+      if (box === undefined) return;
+      this.size = { width: box.width, height: box.height };
+      this.drawOverlay();
+    });
     this.resize.observe(this.overlay);
   }
 
@@ -108,22 +130,28 @@ export class PatternView {
   setPattern(pattern: HeadPattern, lut: Uint8ClampedArray, label: string, tokens: readonly string[]): void {
     const sameLength = this.pattern !== null && this.pattern.seqLen === pattern.seqLen;
     this.pattern = pattern;
-    this.tokens = tokens.length === pattern.seqLen ? tokens : [];
-    this.painted++;
-    this.full.width = pattern.seqLen;
-    this.full.height = pattern.seqLen;
-    const ctx = context2d(this.full);
-    const image = ctx.createImageData(pattern.seqLen, pattern.seqLen);
-    paintPattern(pattern, lut, image);
-    ctx.putImageData(image, 0, 0);
-    this.legend.paint(lut);
-    this.accent = cssVar(this.el, "--hs-accent", this.accent);
+    const axisTokens = tokens.length === pattern.seqLen ? tokens : [];
+    if (!sameStrings(axisTokens, this.tokens)) this.tokensVersion++;
+    this.tokens = axisTokens;
+    const { image, kept } = this.kept.paint(pattern, lut);
+    this.image = image;
+    this.fullStale = true;
+    this.el.dataset.painted = kept ? "kept" : "lut";
+    if (lut !== this.legendLut) {
+      this.legendLut = lut;
+      this.legend.paint(lut);
+    }
     this.overlay.setAttribute(
       "aria-label",
       `Attention pattern of ${label}: ${pattern.seqLen} query rows by ${pattern.seqLen} key columns. ` +
         "Plus and minus zoom, arrow keys pan, 0 resets.",
     );
     this.setView(sameLength ? this.view : fullView(pattern.seqLen));
+  }
+
+  /** The theme's colours changed (the accent of the crosshair). */
+  repaint(): void {
+    this.drawOverlay();
   }
 
   setLoading(loading: boolean): void {
@@ -138,7 +166,7 @@ export class PatternView {
 
   /** The client box of `cell` (at least {@link MIN_CELL_BOX} px around the pointer), for the tooltip. */
   cellClientBox(cell: Cell, clientX: number, clientY: number): Box {
-    const rect = this.overlay.getBoundingClientRect();
+    const rect = this.pointerBox ?? this.overlay.getBoundingClientRect();
     const box = cellBox(this.view, rect.width, rect.height, cell);
     const half = MIN_CELL_BOX / 2;
     const around = { left: clientX - half, top: clientY - half, right: clientX + half, bottom: clientY + half };
@@ -158,12 +186,21 @@ export class PatternView {
   private setView(view: Viewport): void {
     this.view = view;
     const n = this.seqLen;
-    this.base.width = view.size;
-    this.base.height = view.size;
-    if (this.pattern !== null) {
+    if (this.base.width !== view.size) this.base.width = view.size;
+    if (this.base.height !== view.size) this.base.height = view.size;
+    const zoomed = isZoomed(view, n);
+    const image = this.image;
+    if (image !== null && !zoomed) {
+      context2d(this.base).putImageData(image, 0, 0);
+    } else if (image !== null) {
+      if (this.fullStale) {
+        if (this.full.width !== image.width) this.full.width = image.width;
+        if (this.full.height !== image.height) this.full.height = image.height;
+        context2d(this.full).putImageData(image, 0, 0);
+        this.fullStale = false;
+      }
       context2d(this.base).drawImage(this.full, view.x0, view.y0, view.size, view.size, 0, 0, view.size, view.size);
     }
-    const zoomed = isZoomed(view, n);
     this.resetButton.disabled = !zoomed;
     this.el.classList.toggle("hs-zoomed", zoomed);
     this.range.textContent =
@@ -177,17 +214,17 @@ export class PatternView {
   }
 
   private drawOverlay(): void {
-    const rect = this.overlay.getBoundingClientRect();
-    const dpr = fitToBox(this.overlay, rect.width, rect.height);
+    const { width, height } = this.size;
+    const dpr = fitToBox(this.overlay, width, height);
     const ctx = context2d(this.overlay);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, rect.width, rect.height);
-    this.drawLabels(rect.width);
+    ctx.clearRect(0, 0, width, height);
+    this.drawLabels(width);
     if (this.pattern === null) return;
     const { hoverCell, focus, mode } = this.marks;
-    ctx.strokeStyle = this.accent;
-    if (focus !== null) this.drawFocusBand(ctx, rect.width, rect.height, focus, mode);
-    if (hoverCell !== null) this.drawCrosshair(ctx, rect.width, rect.height, hoverCell);
+    ctx.strokeStyle = this.palette.colours.accent;
+    if (focus !== null) this.drawFocusBand(ctx, width, height, focus, mode);
+    if (hoverCell !== null) this.drawCrosshair(ctx, width, height, hoverCell);
   }
 
   /** Rebuild the axis labels when the window, the spacing or the tokens changed; mark the hovered ones. */
@@ -195,7 +232,7 @@ export class PatternView {
     const v = this.view;
     const tokens = this.pattern === null ? [] : this.tokens;
     const step = tokens.length === 0 ? Infinity : labelStep(width / v.size, LABEL_PITCH);
-    const key = `${this.painted}:${v.x0},${v.y0},${v.size},${step}`;
+    const key = `${this.tokensVersion}:${v.x0},${v.y0},${v.size},${step}`;
     if (key !== this.labelled) {
       this.labelled = key;
       fillAxis(this.queryAxis, tokens, labelPositions(v.y0, v.size, step), v.y0, v.size, "top");
@@ -238,8 +275,10 @@ export class PatternView {
     ctx.strokeRect(box.x - pad, box.y - pad, box.w + 2 * pad, box.h + 2 * pad);
   }
 
+  /** The cell under the pointer; measures the overlay first, before anything is written. */
   private cellFromEvent(e: MouseEvent): Cell | null {
     const rect = this.overlay.getBoundingClientRect();
+    this.pointerBox = rect;
     return cellAt(this.view, rect.width, rect.height, e.clientX - rect.left, e.clientY - rect.top);
   }
 
@@ -265,8 +304,9 @@ export class PatternView {
 
   private onMove(e: PointerEvent): void {
     const drag = this.drag;
+    const rect = this.overlay.getBoundingClientRect(); // measured before anything is written
+    this.pointerBox = rect;
     if (drag !== null && isZoomed(this.view, this.seqLen)) {
-      const rect = this.overlay.getBoundingClientRect();
       const perCell = rect.width / this.view.size;
       const dx = Math.round((drag.x - e.clientX) / perCell);
       const dy = Math.round((drag.y - e.clientY) / perCell);
@@ -275,7 +315,8 @@ export class PatternView {
         this.setView(pan(drag.view, this.seqLen, dx, dy));
       }
     }
-    this.events.point(this.cellFromEvent(e), e.clientX, e.clientY);
+    const cell = cellAt(this.view, rect.width, rect.height, e.clientX - rect.left, e.clientY - rect.top);
+    this.events.point(cell, e.clientX, e.clientY);
   }
 
   /** Ctrl/⌘ + wheel zooms around the pointer; a plain wheel keeps scrolling the page. */
@@ -343,4 +384,8 @@ function markAxis(
   axis.extra.textContent = displayToken(token);
   axis.extra.dataset.index = String(on);
   axis.extra.style[side] = `${((on - start + 0.5) / size) * 100}%`;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((t, i) => t === b[i]));
 }

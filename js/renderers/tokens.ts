@@ -4,6 +4,9 @@
  * shared {@link tokenSegments}), so the chip's text stays exact. Chips of one word (no
  * whitespace between them) sit in one group that never breaks across lines unless the word is
  * wider than the view.
+ *
+ * Painting writes only what changed: each chip keeps the colour level it shows, so moving the
+ * focus from one query row to the next restyles the chips whose level differs and no others.
  */
 import { cssColor, lutColor, prefersDarkText } from "./lut";
 import { tokenSegments } from "./text";
@@ -14,6 +17,7 @@ function chip(token: string, index: number): HTMLButtonElement {
   button.className = "hs-tok";
   button.dataset.index = String(index);
   button.tabIndex = -1;
+  button.setAttribute("aria-pressed", "false");
   if (token === "") button.classList.add("hs-tok-empty");
   for (const segment of tokenSegments(token)) {
     if (segment.glyph === undefined) {
@@ -40,6 +44,11 @@ export class TokenView {
   private chips: HTMLButtonElement[] = [];
   private tokens: readonly string[] = [];
   private roving = 0;
+  /** What the chips show: each chip's level (-1: no colour), the table, the focus. */
+  private shownLevels = new Int16Array(0);
+  private shownLut: Uint8ClampedArray | null = null;
+  private shownFocus: number | null = null;
+  private shownLocked = false;
 
   constructor(private readonly events: TokenEvents) {
     this.el = document.createElement("div");
@@ -60,6 +69,9 @@ export class TokenView {
     if (sameTokens(tokens, this.tokens)) return;
     this.tokens = tokens;
     this.chips = tokens.map(chip);
+    this.shownLevels = new Int16Array(tokens.length).fill(-1);
+    this.shownFocus = null;
+    this.shownLocked = false;
     this.roving = Math.min(this.roving, Math.max(0, tokens.length - 1));
     if (this.chips.length > 0) this.chips[this.roving].tabIndex = 0;
     this.el.replaceChildren(...wordGroups(tokens, this.chips));
@@ -71,20 +83,34 @@ export class TokenView {
 
   /**
    * Colour every chip by `levels[i]` (0…255, LUT index; -1 for no colour) and mark the focus.
+   * Only chips whose level (or the table) changed are restyled. Returns how many were.
    */
-  paint(levels: Int16Array | null, focus: number | null, locked: boolean, lut: Uint8ClampedArray): void {
-    this.chips.forEach((c, i) => {
-      const lv = levels === null ? -1 : levels[i];
-      if (lv < 0) {
-        c.style.backgroundColor = "";
-        c.style.color = "";
-      } else {
-        c.style.backgroundColor = cssColor(lut, lv);
-        c.style.color = prefersDarkText(lutColor(lut, lv)) ? "#000" : "#fff";
-      }
-      c.classList.toggle("hs-tok-focus", i === focus);
-      c.setAttribute("aria-pressed", String(locked && i === focus));
-    });
+  paint(levels: Int16Array | null, focus: number | null, locked: boolean, lut: Uint8ClampedArray): number {
+    const all = lut !== this.shownLut;
+    this.shownLut = lut;
+    const colours = chipColours(lut);
+    const shown = this.shownLevels;
+    let restyled = 0;
+    for (let i = 0; i < this.chips.length; i++) {
+      const lv = levels === null || i >= levels.length || levels[i] < 0 ? -1 : Math.min(255, levels[i]);
+      if (lv === shown[i] && !all) continue;
+      const c = this.chips[i];
+      restyled++;
+      shown[i] = lv;
+      c.style.backgroundColor = lv < 0 ? "" : colours.background[lv];
+      c.style.color = lv < 0 ? "" : colours.text[lv];
+    }
+    if (focus !== this.shownFocus || locked !== this.shownLocked) {
+      const old = this.shownFocus === null ? undefined : this.chips[this.shownFocus];
+      old?.classList.remove("hs-tok-focus");
+      old?.setAttribute("aria-pressed", "false");
+      const now = focus === null ? undefined : this.chips[focus];
+      now?.classList.add("hs-tok-focus");
+      now?.setAttribute("aria-pressed", String(locked));
+      this.shownFocus = now === undefined ? null : focus;
+      this.shownLocked = locked;
+    }
+    return restyled;
   }
 
   private indexOf(target: EventTarget | null): number | null {
@@ -103,8 +129,8 @@ export class TokenView {
   private onFocus(e: FocusEvent): void {
     const i = this.indexOf(e.target);
     if (i === null) return;
+    const box = this.chips[i].getBoundingClientRect(); // before the write below
     this.moveRoving(i);
-    const box = this.chips[i].getBoundingClientRect();
     this.events.point(i, box.left + box.width / 2, box.bottom);
   }
 
@@ -166,4 +192,27 @@ function lineBreak(): HTMLElement {
 
 function sameTokens(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((t, i) => t === b[i]);
+}
+
+/** A chip's CSS colours at every level of a table: background, and the text that reads on it. */
+interface ChipColours {
+  readonly background: readonly string[];
+  readonly text: readonly string[];
+}
+
+const chipColourCache = new WeakMap<Uint8ClampedArray, ChipColours>();
+
+function chipColours(lut: Uint8ClampedArray): ChipColours {
+  let colours = chipColourCache.get(lut);
+  if (colours === undefined) {
+    const background: string[] = [];
+    const text: string[] = [];
+    for (let lv = 0; lv < 256; lv++) {
+      background.push(cssColor(lut, lv));
+      text.push(prefersDarkText(lutColor(lut, lv)) ? "#000" : "#fff");
+    }
+    colours = { background, text };
+    chipColourCache.set(lut, colours);
+  }
+  return colours;
 }

@@ -86,18 +86,14 @@ export class Tooltip {
   /**
    * Show `lines` (plain text) beside `target` (the hovered element or box; by default a small
    * box around the client point `(x, y)`).
+   *
+   * Everything around is measured first, then the text is written and only the tooltip itself
+   * is measured: called before the caller's own writes of the event (as the view does), no
+   * measurement here makes the browser restyle anything else.
    */
   show(lines: readonly string[], clientX: number, clientY: number, target?: Element | Box): void {
-    this.el.replaceChildren(
-      ...lines.map((line) => {
-        const div = document.createElement("div");
-        div.textContent = line;
-        return div;
-      }),
-    );
-    this.el.hidden = false;
     const box = this.root.getBoundingClientRect();
-    const tip = this.el.getBoundingClientRect();
+    const [borderLeft, borderTop] = [this.root.clientLeft, this.root.clientTop];
     const around: Box =
       target instanceof Element
         ? target.getBoundingClientRect()
@@ -111,15 +107,30 @@ export class Tooltip {
     const side = this.root.querySelector(".hs-side")?.getBoundingClientRect();
     const inSide = side !== undefined && clientX >= side.left && clientX <= side.right && clientY >= side.top && clientY <= side.bottom;
     if (side !== undefined && !inSide && side.width > 0) keep.push({ box: side, weight: 0.05 });
+    this.write(lines);
+    const tip = this.el.getBoundingClientRect();
     const { x, y } = placeTooltip(tip.width, tip.height, around, box, keep, inSide);
     // the tooltip is placed from the root's padding box, inside its border
-    const dx = x - box.left - this.root.clientLeft;
-    const dy = y - box.top - this.root.clientTop;
+    const dx = x - box.left - borderLeft;
+    const dy = y - box.top - borderTop;
     this.el.style.transform = `translate(${Math.round(dx)}px, ${Math.round(dy)}px)`;
   }
 
   hide(): void {
-    this.el.hidden = true;
+    if (!this.el.hidden) this.el.hidden = true;
+  }
+
+  /** One line per `<div>` (plain text); lines already shown are left as they are. */
+  private write(lines: readonly string[]): void {
+    const divs = this.el.children;
+    if (divs.length !== lines.length) {
+      this.el.replaceChildren(...lines.map(() => document.createElement("div")));
+    }
+    lines.forEach((line, i) => {
+      const div = divs[i];
+      if (div.textContent !== line) div.textContent = line;
+    });
+    if (this.el.hidden) this.el.hidden = false;
   }
 }
 

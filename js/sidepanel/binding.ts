@@ -7,6 +7,7 @@ import { ablationOf, patchingOf } from "../model/interventions";
 import { scoreLines, scoreOf, scoreTable, type ScoreTable } from "../model/scores";
 import type { Traits } from "../model/traits";
 import { divergingLutFor, lutFor, type Theme } from "../renderers/lut";
+import type { Palette } from "../renderers/palette";
 import type { Tooltip } from "../renderers/tooltip";
 import type { KernelSession } from "../state/session";
 import { SidePanel } from "./panel";
@@ -15,6 +16,8 @@ import { NO_SCORE } from "./scores";
 export interface BindingHost {
   readonly session: KernelSession;
   readonly tooltip: Tooltip;
+  /** The theme's colours for canvases (read once per theme change). */
+  readonly palette: Palette;
   traits(): Traits;
   theme(): Theme;
   /** An ablation was asked for: the view colours tokens by loss change. */
@@ -93,6 +96,7 @@ export class PanelBinding {
         },
       },
       idPrefix,
+      host.palette,
     );
   }
 
@@ -111,6 +115,7 @@ export class PanelBinding {
     this.renderAtlas(atlasSource);
     this.renderScores();
     this.renderInterventions();
+    this.side.patch.heatmap.repaint();
   }
 
   renderPrompt(): void {

@@ -5,6 +5,7 @@
  */
 import { AtlasView, type AtlasEvents } from "../renderers/atlas";
 import { h } from "../renderers/dom";
+import type { Palette } from "../renderers/palette";
 import { AblatePanel, type AblateEvents } from "./ablate";
 import { HistoryList } from "./history";
 import { KnownHeadsPanel } from "./known";
@@ -36,15 +37,16 @@ export class SidePanel {
     onRun: (prompt: string) => void,
     interventions: InterventionEvents,
     idPrefix: string,
+    palette: Palette,
   ) {
     this.el = h("aside", "hs-side");
-    this.atlas = new AtlasView(atlasEvents);
+    this.atlas = new AtlasView(atlasEvents, palette);
     this.prompt = new PromptBox(onRun, idPrefix);
     this.history = new HistoryList((prompt) => this.prompt.runText(prompt));
     this.scores = new ScorePanel(scoreEvents, idPrefix);
     this.known = new KnownHeadsPanel((ref) => atlasEvents.select(ref));
     this.ablate = new AblatePanel(interventions.ablate, idPrefix);
-    this.patch = new PatchPanel(interventions.patch, idPrefix);
+    this.patch = new PatchPanel(interventions.patch, idPrefix, palette);
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
     this.el.append(atlasSection, this.known.el, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);

@@ -2,6 +2,7 @@
 import type { HeadRef } from "../renderers/atlas";
 import { button, fold, h } from "../renderers/dom";
 import { HeatmapView } from "../renderers/heatmap";
+import type { Palette } from "../renderers/palette";
 import { Legend } from "../renderers/legend";
 import { topPatched, type Patching } from "../model/interventions";
 import { enterSubmits } from "./ablate";
@@ -60,7 +61,11 @@ export class PatchPanel {
   /** The kernel's error when patching failed, under the button. */
   readonly error = new ActionError();
 
-  constructor(private readonly events: PatchEvents, idPrefix: string) {
+  constructor(
+    private readonly events: PatchEvents,
+    idPrefix: string,
+    palette: Palette,
+  ) {
     this.el = fold("hs-patch", "Activation patching", false);
     this.clean = textArea(`${idPrefix}-patch-clean`, "hs-patch-clean");
     this.corrupted = textArea(`${idPrefix}-patch-corrupted`, "hs-patch-corrupted");
@@ -83,7 +88,7 @@ export class PatchPanel {
     this.heatmap = new HeatmapView({
       select: (ref) => this.events.select(ref),
       hover: (ref, x, y) => this.events.hover(ref, ref === null ? NaN : this.heatmap.valueAt(ref), x, y),
-    });
+    }, palette);
     this.summary = h("p", "hs-patch-summary hs-hint");
     this.summary.setAttribute("role", "status");
     this.list = h("ol", "hs-top-heads hs-patch-top");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { statusText } from "../../js/sidepanel/status";
+import { runAction, type ActionTarget } from "../../js/state/actions";
 import { Store } from "../../js/state/store";
 import {
   clampToLength,
@@ -80,4 +81,33 @@ test("status text: run errors first, then head errors, running, loading, ready",
     kind: "error",
     text: "Error: ValueError: too long",
   });
+});
+
+test("host commands move the selection with wraparound, toggle the mode and focus the prompt", () => {
+  const calls: string[] = [];
+  const target = (layer: number, head: number, nLayers = 3, nHeads = 4): ActionTarget => ({
+    layer,
+    head,
+    nLayers,
+    nHeads,
+    select: (l, h) => {
+      calls.push(`select ${l} ${h}`);
+      return true;
+    },
+    toggleMode: () => {
+      calls.push("toggle");
+    },
+    focusPrompt: () => {
+      calls.push("focus");
+      return false;
+    },
+  });
+  assert.equal(runAction("next-head", target(1, 3)), true);
+  assert.equal(runAction("previous-head", target(1, 0)), true);
+  assert.equal(runAction("next-layer", target(2, 1)), true);
+  assert.equal(runAction("previous-layer", target(0, 1)), true);
+  assert.equal(runAction("toggle-mode", target(0, 0)), true);
+  assert.equal(runAction("focus-prompt", target(0, 0)), false, "the prompt box did not take the focus");
+  assert.deepEqual(calls, ["select 1 0", "select 1 3", "select 0 1", "select 2 1", "toggle", "focus"]);
+  assert.equal(runAction("next-head", target(0, 0, 0, 0)), false, "no heads: nothing to select");
 });

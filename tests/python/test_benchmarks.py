@@ -51,6 +51,8 @@ def test_benchmark_command_quick_writes_tables_and_json(tmp_path: Path) -> None:
     has_cv = importlib.util.find_spec("circuitsvis") is not None
     if not has_browser:
         cmd.append("--no-browser")
+    else:
+        cmd += ["--atlas", "2x4@16"]
     if not has_cv:
         cmd.append("--no-circuitsvis")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -85,6 +87,11 @@ def test_benchmark_command_quick_writes_tables_and_json(tmp_path: Path) -> None:
                 assert page[key]["median"] > 0 and page[key]["min"] <= page[key]["median"] <= page[key]["max"]
             assert page["js_heap_bytes"]["median"] > 0
         assert "## headscope, in Chromium (ms)" in table
+        (atlas,) = results["browser_atlas"]
+        assert (atlas["heads"], atlas["tokens"], atlas["thumb_size"], atlas["atlas_bytes"]) == ([2, 4], 16, 16, 8 * 16 * 16)
+        assert atlas["key_steps"] == 3 + 1 and atlas["key_in_view"] == atlas["key_steps"]  # 3 right, 1 down
+        assert atlas["key_selected_ms"]["median"] > 0 and atlas["geometry"]["pitch"] >= 12
+        assert "## headscope, the atlas of many heads in Chromium (ms)" in table
     if has_cv:
         (build,) = results["circuitsvis_build"]
         assert build["tokens"] == 32 and build["heads"] == 12 and build["html_bytes"] > 1_000_000
