@@ -74,6 +74,7 @@ async function modelState(doc: ExportDocument): Promise<Record<string, unknown>>
   state.transport = "binary";
   state.text_data = {};
   state.can_run = false;
+  state.static_export = true; // the panel says "static export", not "precomputed attention"
   state.note = typeof state.note === "string" && state.note !== "" && state.note !== NO_KERNEL ? state.note : NO_KERNEL;
   return state;
 }

@@ -57,6 +57,8 @@ export interface Traits {
   patchSummary: string;
   /** The kernel sends bytes as base64 because this host drops binary data (./transport). */
   textTransport: boolean;
+  /** A page written by `w.save_html`: there is no kernel at all (js/export). */
+  staticExport: boolean;
 }
 
 /** Trait names whose change affects the view (for `change:<name>` subscriptions). */
@@ -198,6 +200,7 @@ export function readTraits(model: AnyModel): Traits {
     patchProgress: num(model.get("patch_progress"), -1),
     patchSummary: str(model.get("patch_summary")),
     textTransport: usesText(model),
+    staticExport: model.get("static_export") === true,
   };
 }
 

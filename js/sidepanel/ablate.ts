@@ -25,6 +25,8 @@ export interface AblateInput {
   readonly appliedLabel: string;
   readonly canRun: boolean;
   readonly running: boolean;
+  /** A page exported by `w.save_html`: no kernel (else no model: precomputed attention). */
+  readonly staticExport?: boolean;
 }
 
 export class AblatePanel {
@@ -124,7 +126,8 @@ export class AblatePanel {
     this.reference.disabled = !input.canRun;
     this.runButton.disabled = disabled || this.heads.length === 0;
     this.clearButton.disabled = disabled || (input.applied.length === 0 && this.heads.length === 0);
-    if (!input.canRun) this.note.textContent = "Precomputed attention: there is no model to ablate.";
+    if (!input.canRun && input.staticExport === true) this.note.textContent = "Static export: no kernel to ablate heads in.";
+    else if (!input.canRun) this.note.textContent = "Precomputed attention: there is no model to ablate.";
     else if (input.applied.length > 0) this.note.textContent = `Ablated: ${headList(input.applied)} (${input.appliedLabel}).`;
     else if (this.heads.length === 0) this.note.textContent = "Select a head in the atlas and add it.";
     else this.note.textContent = "Not applied yet.";

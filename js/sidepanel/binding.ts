@@ -183,6 +183,7 @@ export class PanelBinding {
       appliedLabel: t.ablationLabel,
       canRun,
       running,
+      staticExport: t.staticExport,
     });
     this.side.patch.update({
       result: patchingOf(t),

@@ -64,6 +64,9 @@ export class KernelSession {
 
   /** Why the prompt box cannot run now ("" when it can). */
   promptBlocked(t: Traits): string {
+    if (t.staticExport) {
+      return "Static export: no kernel to re-run the model. Run headscope.show(model, prompt) in a notebook for a live widget.";
+    }
     if (!t.canRun) {
       return "Precomputed attention: there is no model to re-run. Use headscope.show(model, prompt) for a live widget.";
     }

@@ -103,6 +103,9 @@ def test_the_export_works_offline_without_a_kernel(browser_page: tuple[Any, list
     assert "static export: no kernel" in root.locator(".hs-status").inner_text()
     assert root.locator(".hs-prompt-input").is_disabled() and root.locator(".hs-run").is_disabled()
     assert root.locator(".hs-probe").is_disabled()
+    # the notes say why: no kernel (not "precomputed attention", which this is not)
+    assert root.locator(".hs-prompt .hs-note").inner_text().startswith("Static export: no kernel")
+    assert root.locator(".hs-ablate-note").text_content() == "Static export: no kernel to ablate heads in."
     enabled = page.evaluate(
         """() => Array.from(document.querySelectorAll(
                 '.hs-ablate button, .hs-ablate select, .hs-ablate textarea, .hs-patch button, .hs-patch select, ' +
