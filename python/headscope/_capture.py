@@ -40,6 +40,11 @@ BLOCK_ELEMENTS = 2 * 1024 * 1024
 #: square, ``rows * rows``), so a layer of few heads does not get squares of thousands of rows.
 MAX_BLOCK_ROWS = 128
 
+#: The token scores gather their targets pair by pair (query, key) when a prompt has at most
+#: this many pairs of equal tokens per token (natural text has a few); more repetition (a
+#: sequence repeated many times) groups the keys by token instead.
+PAIRS_PER_TOKEN = 32
+
 #: Scores under headscope's own convention (``_scores.head_scores``), in this order.
 ROW_SCORES = ("previous_token", "induction", "duplicate_token", "bos_sink", "entropy")
 #: TransformerLens ``detect_head(..., error_measure="mul")`` scores (``_scores.detect_head_scores``).
@@ -154,6 +159,7 @@ class Reducer:
         self._valid = {"duplicate_token": first[group] < pos, "induction": first[group] <= pos - 2}
         # detect_head's induction also targets the query itself after a repeated token ("aa")
         self._self_rows = np.nonzero(np.concatenate([[False], ids[1:] == ids[:-1]]))[0] if n >= 2 else np.zeros(0, np.int64)
+        self._pairs = _target_pairs(group, PAIRS_PER_TOKEN * max(1, n))
         self._ids = torch.as_tensor(ids.astype(np.int64))
 
     def reduce(self, index: int, pattern: torch.Tensor, *, keep: bool = True) -> ReducedLayer:
@@ -180,6 +186,13 @@ class Reducer:
         """
         n_heads, r, _ = block.shape
         device = block.device
+        if self._pairs is not None:
+            for name, (starts, queries, keys) in self._pairs.items():
+                lo, hi = int(starts[a]), int(starts[b])
+                if hi > lo:
+                    q = queries[lo:hi].to(device) - a
+                    masses[name][:, a:b].index_add_(1, q, block[:, q, keys[lo:hi].to(device)])
+            return
         group = self._group.to(device)
         rows = group[a:b].expand(n_heads, r).unsqueeze(-1)  # [head, rows, 1]: each row's token
         for name, keys in (("duplicate_token", group), ("induction", self._follows.to(device))):
@@ -266,9 +279,10 @@ class Reducer:
                 if self.causal:  # row q's keys 0..q, rows one after another
                     start = tril_size(a)
                     if _copy_rows(device):  # a copy per row: faster than any gather on a CPU
+                        quant8 = quant.to(torch.uint8)  # one conversion, then bytes (exact: 0-255)
                         for j in range(b - a):
                             length = a + j + 1
-                            values[:, start : start + length] = quant[:, j, :length]
+                            values[:, start : start + length] = quant8[:, j, :length]
                             start += length
                     else:  # one kernel on an accelerator
                         keys_of = torch.arange(b, device=device)[None, :] <= torch.arange(a, b, device=device)[:, None]
@@ -327,6 +341,38 @@ class Reducer:
             causal_heads=causal_heads.cpu().numpy(),
             compact=compact,
         )
+
+
+def _target_pairs(group: np.ndarray, limit: int) -> dict[str, tuple[np.ndarray, torch.Tensor, torch.Tensor]] | None:
+    """Every (query, key) target of the token scores, sorted by query, or ``None`` past ``limit``
+    pairs: duplicate-token keys ``k < q`` holding the query's token, and induction keys
+    ``k = j + 1 < q`` following an earlier occurrence ``j`` of it. ``starts[q]`` is where query
+    ``q``'s pairs begin (``starts[n]``: the total)."""
+    n = len(group)
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group)
+    if int((counts * (counts - 1) // 2).sum()) > limit:
+        return None
+    queries: list[np.ndarray] = []
+    earlier: list[np.ndarray] = []
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for g in np.nonzero(counts >= 2)[0]:
+        pos = order[offsets[g] : offsets[g + 1]]  # the positions of token g, ascending
+        j, q = np.triu_indices(len(pos), 1)
+        earlier.append(pos[j])
+        queries.append(pos[q])
+    q_all = np.concatenate(queries) if queries else np.zeros(0, np.int64)
+    j_all = np.concatenate(earlier) if earlier else np.zeros(0, np.int64)
+    out = {}
+    for name, (q, k) in {
+        "duplicate_token": (q_all, j_all),
+        "induction": (q_all[j_all + 1 < q_all], j_all[j_all + 1 < q_all] + 1),
+    }.items():
+        sort = np.argsort(q, kind="stable")
+        q, k = q[sort].astype(np.int64), k[sort].astype(np.int64)
+        starts = np.searchsorted(q, np.arange(n + 1))
+        out[name] = (starts, torch.as_tensor(q), torch.as_tensor(k))
+    return out
 
 
 def _copy_rows(device: torch.device) -> bool:
