@@ -108,3 +108,20 @@ def test_views_rendered_late_twice_and_attached_again(host: Host) -> None:
     host.wait_loaded("b")
     assert host.page.locator("#slot-a .hs-head-label").text_content() == "layer 1 · head 1"
     check_hover(host, "a", attn, 1, 1)
+
+
+def test_a_narrow_side_panel_keeps_the_score_picker_readable(host: Host) -> None:
+    """A narrow host (JupyterLab's side bar at its default width) puts the probe button under
+    the score picker rather than squeezing the picker's text."""
+    w = headscope.show(None, "The cat sat on the mat. The cat sat on the mat.")
+    host.page.evaluate("() => { const s = document.createElement('style'); s.textContent = '#slot-a { width: 260px; }'; document.head.append(s); }")
+    root = mount_with(host, "a", w)
+    select, probe = root.locator(".hs-score-select"), root.locator(".hs-probe")
+    s, p = select.bounding_box(), probe.bounding_box()
+    assert s is not None and p is not None
+    font = float(select.evaluate("e => parseFloat(getComputedStyle(e).fontSize)"))
+    assert s["width"] >= 11 * font - 1, s
+    overlap_x = p["x"] < s["x"] + s["width"] and s["x"] < p["x"] + p["width"]
+    overlap_y = p["y"] < s["y"] + s["height"] and s["y"] < p["y"] + p["height"]
+    assert not (overlap_x and overlap_y), (s, p)
+    assert select.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
