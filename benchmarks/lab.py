@@ -1,7 +1,7 @@
 """JupyterLab with headscope's extension: seconds from opening a notebook to the side-bar panel
 showing its widget, in Debian's Chromium.
 
-    python benchmarks/lab.py --repeats 3
+    python benchmarks/lab.py
     python benchmarks/lab.py --jupyter-python /path/to/venv/bin/python   # another JupyterLab
 
 The server runs with ``--jupyter-python`` (default: this Python), so a virtual environment with
@@ -80,7 +80,7 @@ def start(base: Path, python: str) -> tuple[subprocess.Popen[bytes], str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1, help="notebooks opened one after another on one server")
     parser.add_argument("--jupyter-python", default=sys.executable)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -122,7 +122,7 @@ def main() -> None:
                         "headscope_console_problems": ours,
                         "load_1min": round(os.getloadavg()[0], 2),
                     }), flush=True)
-                    page.evaluate("() => window.jupyterapp.commands.execute('notebook:close-and-shutdown')")
+                    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
                     page.close()
                 browser.close()
         finally:
