@@ -1,10 +1,10 @@
 /**
  * The offline HTML export's entry point (bundled as a classic script, inlined into the file by
- * `headscope._export`): it reads the export's JSON, decodes its bytes traits, and renders the
+ * `headscope._export.html`): it reads the export's JSON, decodes its bytes traits, and renders the
  * widget into the page through the same `initialize`/`render` as anywidget does, with a
  * {@link StaticModel} in place of the kernel's model. Heads are decoded when first shown.
  *
- * The page's elements (see `headscope/_export.py`):
+ * The page's elements (see `headscope/_export/html.py`):
  * - `#headscope-export-state`: the JSON (./data `ExportDocument`);
  * - `#headscope-head-<layer>-<head>`: one head's base64, the first shown head before this
  *   script, the others after it (read once the parser has reached them);
