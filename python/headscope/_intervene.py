@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
-from ._adapters import ModelAdapter, as_adapter, check_token_ids, z_hook
+from ._adapters import ModelAdapter, as_adapter, check_token_ids
 from ._run import check_head
 
 Head = tuple[int, int]
@@ -57,7 +57,6 @@ __all__ = [
     "ablate",
     "check_heads",
     "patch_heads",
-    "z_hook",
 ]
 
 
@@ -208,9 +207,7 @@ def _warn_at_caller(message: str, category: type[Warning]) -> None:
 def _geometry(model: Any, tokenizer: Any = None) -> tuple[ModelAdapter, int, int, int]:
     adapter = as_adapter(model, tokenizer=tokenizer)
     adapter.check()
-    check = getattr(adapter, "check_interventions", None)
-    if check is not None:
-        check()
+    adapter.check_interventions()
     return adapter, adapter.n_layers, adapter.n_heads, adapter.n_ctx
 
 

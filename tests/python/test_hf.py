@@ -210,13 +210,17 @@ def test_tiny_model_over_a_small_memory_budget_runs_again_for_a_head() -> None:
     assert_quantized_close(run.head(2, 3), expected[2][3])
 
 
-def test_patterns_of_a_batch_match_capture_patterns() -> None:
+def test_a_batch_captures_each_row_as_hf_does() -> None:
     model, tok = make_model("gpt2"), make_tokenizer()
     adapter = as_adapter(model, tokenizer=tok)
+    assert isinstance(adapter, HFAdapter)
     ids = torch.stack([adapter.to_ids(PROMPT), adapter.to_ids(PROMPT).flip(0)])
     logits, patterns = capture_patterns(adapter, ids)
     assert logits.shape[:2] == ids.shape and patterns[0].shape == (2, 4, ids.shape[1], ids.shape[1])
-    assert isinstance(adapter, HFAdapter)
+    for row in range(2):  # float patterns, unquantized: HF's own eager output
+        expected = hf_eager_attentions(model, ids[row])
+        for layer in range(2):
+            torch.testing.assert_close(patterns[layer][row], expected[layer], atol=1e-6, rtol=0)
 
 
 def test_device_map_auto(tmp_path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import headscope
-from headscope._intervene import z_hook
+from headscope._adapters import z_hook
 
 PROMPT = "The cat sat on the mat. The cat sat on the mat."
 TOL = 1e-4

@@ -136,6 +136,10 @@ class ModelAdapter(abc.ABC):
             raise TypeError(f"{type(self.model).__name__} has {self.n_heads} attention heads")
         check_not_meta(self.module)
 
+    def check_interventions(self) -> None:
+        """Raise ``TypeError`` when the model cannot have its heads' outputs edited (ablation,
+        patching); every adapter that implements :meth:`run_with_z` can, unless it says so."""
+
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
         """``torch.no_grad()`` in eval mode; the model's train/eval flag is restored afterwards."""
