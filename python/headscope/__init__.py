@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._adapters.base import WeightsUnavailableError
 from ._intervene import AblationResult, PatchResult
 from ._loading import ModelUnavailableError, load_model
 from ._probe import ProbeResult
@@ -286,6 +287,7 @@ __all__ = [
     "PatchResult",
     "PatternTooLargeError",
     "ProbeResult",
+    "WeightsUnavailableError",
     "ablate",
     "head_scores",
     "induction_probe",

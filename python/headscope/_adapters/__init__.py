@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ModelAdapter, check_budget, check_not_meta, check_token_ids, inference
+from .base import ModelAdapter, WeightsUnavailableError, check_budget, check_not_meta, check_token_ids, inference
 from .pipeline import capture_patterns, capture_reduced, check_length, run_model, run_token_ids
 from .transformer_lens import (
     QK_TOLERANCE,
@@ -86,6 +86,7 @@ __all__ = [
     "SUPPORTED",
     "ModelAdapter",
     "TransformerLensAdapter",
+    "WeightsUnavailableError",
     "as_adapter",
     "capture_patterns",
     "capture_reduced",

@@ -41,6 +41,11 @@ class StopForward(Exception):
     """Raised inside a hook to end a forward pass after the last layer a capture needs."""
 
 
+class WeightsUnavailableError(TypeError):
+    """The model's weights cannot be read here (a remote model, an architecture whose value and
+    output projections headscope cannot take apart per head); the message says why."""
+
+
 class ModelAdapter(abc.ABC):
     """A model behind headscope's interface. Subclasses set the geometry in ``__init__``."""
 
@@ -121,6 +126,38 @@ class ModelAdapter(abc.ABC):
         """Run the model on ``ids`` with ``z_fns[layer](z)`` called on each chosen layer's
         per-head output before the output projection, ``z [batch, pos, head, d_head]``; a
         returned tensor replaces ``z``. Return the logits."""
+
+    # --- weights (the OV side: what a head writes) -----------------------------------------
+    def weights_unavailable(self) -> str | None:
+        """Why :meth:`head_weights`, :meth:`embedding` and :meth:`unembedding` cannot answer, or
+        ``None`` when they can."""
+        return f"the {self.kind or type(self).__name__} adapter does not expose the model's weights"
+
+    def head_weights(
+        self, layer: int
+    ) -> tuple[Float[torch.Tensor, "head d_model d_head"], Float[torch.Tensor, "head d_head d_model"]]:
+        """``(W_V, W_O)`` of ``layer``, one matrix per query head, without biases: a head's
+        output for a residual input ``x`` attending fully to one position is ``x @ W_V[h] @
+        W_O[h]`` (plus biases). Grouped-query models repeat each value head for its group.
+        Raises :class:`WeightsUnavailableError` with the reason where the weights cannot be read."""
+        raise WeightsUnavailableError(self.weights_unavailable() or "no weights")
+
+    def embedding(self) -> Float[torch.Tensor, "vocab d_model"]:
+        """``W_E``: the token embedding matrix as stored (no positional embedding, no scaling)."""
+        raise WeightsUnavailableError(self.weights_unavailable() or "no weights")
+
+    def unembedding(self) -> Float[torch.Tensor, "d_model vocab"]:
+        """``W_U``: the matrix that maps the final residual (after the final norm) to logits,
+        without its bias."""
+        raise WeightsUnavailableError(self.weights_unavailable() or "no weights")
+
+    def check_layer(self, layer: Any) -> int:
+        """``layer`` as an int in ``0 … n_layers - 1``; ``TypeError``/``ValueError`` otherwise."""
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int, got {type(layer).__name__}")
+        if not 0 <= int(layer) < self.n_layers:
+            raise ValueError(f"layer {int(layer)} is out of range: the model has layers 0-{self.n_layers - 1}")
+        return int(layer)
 
     def qk_store(self) -> Any:
         """A store of each layer's Q and K to compute one head again exactly, or ``None`` when

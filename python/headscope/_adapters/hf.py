@@ -25,7 +25,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from .base import ModelAdapter, PatternFn, StopForward, ZFn, tokenizer_vocab
+from .base import ModelAdapter, PatternFn, StopForward, WeightsUnavailableError, ZFn, tokenizer_vocab
+from .transformer_lens import repeat_groups
 
 _LAYER_LISTS = ("model.layers", "transformer.h", "model.decoder.layers", "gpt_neox.layers", "transformer.layers")
 _ATTENTION = ("self_attn", "attn", "attention", "self_attention")
@@ -120,6 +121,66 @@ class HFAdapter(ModelAdapter):
 
     def set_tokenizer(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
+
+    # --- weights ----------------------------------------------------------------------
+    def _value_weight(self, layer: int) -> tuple[torch.Tensor, str]:
+        """The value projection's weight and its layout: ``"linear"`` (``v_proj``, ``[out,
+        in]``) or ``"conv1d"`` (GPT-2's fused ``c_attn``, ``[in, 3 * hidden]``, V last)."""
+        attn = self.attention[layer]
+        v_proj = getattr(attn, "v_proj", None)
+        if isinstance(v_proj, torch.nn.Linear):
+            return v_proj.weight, "linear"
+        c_attn = getattr(attn, "c_attn", None)
+        if c_attn is not None and type(c_attn).__name__ == "Conv1D" and not getattr(attn, "is_cross_attention", False):
+            return c_attn.weight, "conv1d"
+        raise WeightsUnavailableError(
+            f"headscope cannot take {type(attn).__name__}'s value projection apart per head (it knows "
+            "v_proj and GPT-2's c_attn); the OV views need it"
+        )
+
+    def weights_unavailable(self) -> str | None:
+        try:
+            weights = [self._value_weight(0)[0], self.out_proj[0].weight, self.embedding(), self.unembedding()]
+        except WeightsUnavailableError as exc:
+            return str(exc)
+        if any(w.is_meta for w in weights):
+            return (
+                f"{type(self.model).__name__}'s weights are not in memory here (offloaded or on the meta "
+                "device), so the OV views cannot read them"
+            )
+        return None
+
+    def head_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        layer = self.check_layer(layer)
+        weight, layout = self._value_weight(layer)
+        d_head, n_heads = self.d_head, self.n_heads
+        if layout == "linear":  # [n_kv * d_head, d_model] -> [n_kv, d_model, d_head]
+            w_v = weight.detach().reshape(-1, d_head, weight.shape[-1]).transpose(1, 2)
+        else:  # [d_model, 3 * n_heads * d_head]: q, k, v side by side
+            v = weight.detach()[:, 2 * n_heads * d_head :]
+            w_v = v.reshape(v.shape[0], n_heads, d_head).permute(1, 0, 2)
+        out = self.out_proj[layer]
+        if type(out).__name__ == "Conv1D":  # [n_heads * d_head, d_model]
+            w_o = out.weight.detach()
+        elif isinstance(out, torch.nn.Linear):  # [d_model, n_heads * d_head]
+            w_o = out.weight.detach().T
+        else:
+            raise WeightsUnavailableError(f"headscope cannot read {type(out).__name__}'s weight as a head's W_O")
+        return repeat_groups(w_v, n_heads), w_o.reshape(n_heads, d_head, -1)
+
+    def embedding(self) -> torch.Tensor:
+        embed = self.model.get_input_embeddings()
+        weight = getattr(embed, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            raise WeightsUnavailableError(f"{type(self.model).__name__} has no input embedding matrix")
+        return weight.detach()
+
+    def unembedding(self) -> torch.Tensor:
+        head = self.model.get_output_embeddings()
+        weight = getattr(head, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            raise WeightsUnavailableError(f"{type(self.model).__name__} has no output embedding (language-model head)")
+        return weight.detach().T
 
     # --- tokens -----------------------------------------------------------------------
     def _tok(self) -> Any:

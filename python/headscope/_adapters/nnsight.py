@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from .base import PatternFn, ZFn
+from .base import PatternFn, WeightsUnavailableError, ZFn
 from .hf import HFAdapter
 
 
@@ -57,6 +57,30 @@ class NNsightAdapter(HFAdapter):
                 super().check()
             return
         super().check()
+
+    def weights_unavailable(self) -> str | None:
+        if self.remote:
+            return (
+                "the model runs remotely (remote=True): its weights are on the NDIF server and the "
+                "local copy holds none, so the OV views are unavailable; run it locally to see them"
+            )
+        return super().weights_unavailable()
+
+    def _value_weight(self, layer: int) -> tuple[torch.Tensor, str]:
+        reason = self.weights_unavailable() if self.remote else None
+        if reason:
+            raise WeightsUnavailableError(reason)
+        return super()._value_weight(layer)
+
+    def embedding(self) -> torch.Tensor:
+        if self.remote:
+            raise WeightsUnavailableError(self.weights_unavailable() or "")
+        return super().embedding()
+
+    def unembedding(self) -> torch.Tensor:
+        if self.remote:
+            raise WeightsUnavailableError(self.weights_unavailable() or "")
+        return super().unembedding()
 
     @property
     def device(self) -> torch.device:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .base import ModelAdapter, PatternFn, ZFn, check_not_meta, tokenizer_vocab
+from .base import ModelAdapter, PatternFn, WeightsUnavailableError, ZFn, check_not_meta, tokenizer_vocab
 
 _REQUIRED = ("to_tokens", "to_str_tokens", "run_with_hooks")
 
@@ -162,9 +162,48 @@ class TransformerLensAdapter(ModelAdapter):
                 "need the TransformerLens hooks blocks.{layer}.attn.hook_z"
             )
 
+    def weights_unavailable(self) -> str | None:
+        missing = [a for a in ("W_E", "W_U") if getattr(self.model, a, None) is None]
+        blocks = getattr(self.model, "blocks", None)
+        attn = getattr(blocks[0], "attn", None) if blocks is not None and len(blocks) else None
+        missing += [a for a in ("W_V", "W_O") if getattr(attn, a, None) is None]
+        if missing:
+            return f"{type(self.model).__name__} exposes no {', '.join(missing)} (TransformerLens weight properties)"
+        return None
+
+    def _check_weights(self) -> None:
+        reason = self.weights_unavailable()
+        if reason:
+            raise WeightsUnavailableError(reason)
+
+    def head_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_weights()
+        attn = self.model.blocks[self.check_layer(layer)].attn
+        w_v, w_o = attn.W_V.detach(), attn.W_O.detach()
+        return repeat_groups(w_v, self.n_heads), w_o
+
+    def embedding(self) -> torch.Tensor:
+        self._check_weights()
+        return self.model.W_E.detach()
+
+    def unembedding(self) -> torch.Tensor:
+        self._check_weights()
+        return self.model.W_U.detach()
+
     def qk_store(self) -> "QKStore | None":
         store = QKStore(self.model, self.n_layers, self.causal)
         return store if store.available else None
+
+
+def repeat_groups(weights: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """``[kv_head, ...]`` repeated for each query head of its group (grouped-query attention);
+    unchanged when there is one per query head."""
+    n_kv = int(weights.shape[0])
+    if n_kv == n_heads:
+        return weights
+    if n_kv <= 0 or n_heads % n_kv:
+        raise WeightsUnavailableError(f"{n_kv} value heads do not divide {n_heads} query heads")
+    return weights.repeat_interleave(n_heads // n_kv, dim=0)
 
 
 def z_hook(layer: int) -> str:
