@@ -273,23 +273,7 @@ class Reducer:
             entropy[:, a:b] = torch.where(positive, safe.log() - plogp / safe, torch.zeros_like(safe))
             self._target_masses(block, a, b, masses)
             if keep:
-                # a true division, as numpy's encode_head does (255.0 / t is 255 * (1 / t) in torch)
-                inv = torch.full_like(high, 255.0).div_(torch.where(high > 0, high, torch.ones_like(high)))
-                quant = torch.mul(visible, inv.unsqueeze(-1)).round_()  # whole numbers 0-255
-                if self.causal:  # row q's keys 0..q, rows one after another
-                    start = tril_size(a)
-                    if _copy_rows(device):  # a copy per row: faster than any gather on a CPU
-                        quant8 = quant.to(torch.uint8)  # one conversion, then bytes (exact: 0-255)
-                        for j in range(b - a):
-                            length = a + j + 1
-                            values[:, start : start + length] = quant8[:, j, :length]
-                            start += length
-                    else:  # one kernel on an accelerator
-                        keys_of = torch.arange(b, device=device)[None, :] <= torch.arange(a, b, device=device)[:, None]
-                        values[:, start : tril_size(b)] = quant[:, keys_of].to(torch.uint8)
-                else:
-                    values[:, a * n : b * n] = quant.reshape(n_heads, -1)
-                del quant  # (copied into uint8: exact, the values are whole numbers in range)
+                pack_rows(values, visible, high, a, b, self.causal)
             del block, visible
         # validation over the whole layer
         total_bad = (sums > 1 + tolerance) if self.partial_rows else (sums - 1).abs() > tolerance
@@ -373,6 +357,38 @@ def _target_pairs(group: np.ndarray, limit: int) -> dict[str, tuple[np.ndarray, 
         starts = np.searchsorted(q, np.arange(n + 1))
         out[name] = (starts, torch.as_tensor(q), torch.as_tensor(k))
     return out
+
+
+def pack_rows(
+    values: UInt8[torch.Tensor, "head packed"],
+    visible: Float[torch.Tensor, "head rows keys"],
+    high: Float[torch.Tensor, "head rows"],
+    a: int,
+    b: int,
+    causal: bool,
+) -> None:
+    """Write rows ``a:b`` (their weights ``visible``, keys ``0 … b - 1`` for a causal layer, all
+    keys otherwise, and their maxima ``high``) into ``values`` in the compact form: each weight
+    as ``round(255 * weight / row max)``, row after row, the lower triangle only when ``causal``."""
+    device = visible.device
+    n_heads = int(visible.shape[0])
+    # a true division, as numpy's encode_head does (255.0 / t is 255 * (1 / t) in torch)
+    inv = torch.full_like(high, 255.0).div_(torch.where(high > 0, high, torch.ones_like(high)))
+    quant = torch.mul(visible, inv.unsqueeze(-1)).round_()  # whole numbers 0-255
+    if causal:  # row q's keys 0..q, rows one after another
+        start = tril_size(a)
+        if _copy_rows(device):  # a copy per row: faster than any gather on a CPU
+            quant8 = quant.to(torch.uint8)  # one conversion, then bytes (exact: 0-255)
+            for j in range(b - a):
+                length = a + j + 1
+                values[:, start : start + length] = quant8[:, j, :length]
+                start += length
+        else:  # one kernel on an accelerator
+            keys_of = torch.arange(b, device=device)[None, :] <= torch.arange(a, b, device=device)[:, None]
+            values[:, start : tril_size(b)] = quant[:, keys_of].to(torch.uint8)
+    else:
+        n = int(visible.shape[-1])
+        values[:, a * n : b * n] = quant.reshape(n_heads, -1)
 
 
 def _copy_rows(device: torch.device) -> bool:

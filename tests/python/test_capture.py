@@ -306,8 +306,46 @@ def test_heads_over_the_budget_come_from_q_and_k_on_a_gpt2_style_model(small_blo
             assert_quantized_close(run.head(layer, head), floats[layer][head])
             packing, _, values = run.encode_head(layer, head)
             assert packing == "tril" and len(values) == len(full.encode_head(layer, head)[2])
+    n, d_model = run.seq_len, 32
+    assert run._extra_bytes == 3 * n * d_model * 4  # every layer's attention input, float32
+
+
+LONG_PROMPT = "When Mary and John went to the store, John gave a drink to Mary. " * 2  # 131 tokens
+
+
+def test_a_long_prompt_keeps_the_attention_input_instead_of_the_heads() -> None:
+    """Past ``8 * d_head`` tokens the attention input (``n * d_model`` floats a layer) is smaller
+    than the quantized heads; layers after the first keep it and compute a head from it."""
+    model = gpt2_style_model()
+    model.cfg.n_ctx = 256
+    run = run_model(model, LONG_PROMPT[:120])
+    n = run.seq_len
+    assert n == 121
+    assert run.kept_layers == [0]  # layer 0 keeps its heads: the check runs in its hook
+    assert run._extra_bytes == 2 * n * 32 * 4  # layers 1 and 2: n * d_model float32 each
+    floats = hook_patterns(model, run.token_ids)
+    for layer in range(3):
+        for head in range(4):
+            assert_quantized_close(run.head(layer, head), floats[layer][head])
+    # the whole layer, as .pattern and template scores read it, comes from the store too
+    np.testing.assert_allclose(run.layer_pattern(2).numpy(), floats[2].numpy(), atol=1 / 510 + 1e-6)
+    from headscope._capture import layer_nbytes
+
+    assert run._extra_bytes < 0.5 * 2 * layer_nbytes(4, n)  # less than half of those layers' heads
+
+
+def test_a_model_without_its_attention_input_keeps_q_and_k(monkeypatch) -> None:
+    from headscope._adapters import qk_store
+
+    monkeypatch.setattr(qk_store, "_per_head_qk", lambda model, n_heads: False)
+    model = gpt2_style_model()
+    run = run_model(model, PROMPT, memory_budget=1)
     n, d = run.seq_len, 8
     assert run._extra_bytes == 3 * 2 * n * 4 * d * 4  # every layer's Q and K, float32
+    floats = hook_patterns(model, run.token_ids)
+    for layer in range(3):
+        for head in range(4):
+            assert_quantized_close(run.head(layer, head), floats[layer][head])
 
 
 def test_q_and_k_reproduce_hook_pattern_to_1e6() -> None:

@@ -8,9 +8,8 @@ from typing import Any
 
 from .base import ModelAdapter, WeightsUnavailableError, check_budget, check_not_meta, check_token_ids, inference
 from .pipeline import capture_patterns, capture_reduced, check_length, run_model, run_token_ids
+from .qk_store import QK_TOLERANCE, QKStore
 from .transformer_lens import (
-    QK_TOLERANCE,
-    QKStore,
     TransformerLensAdapter,
     check_model,
     is_causal,

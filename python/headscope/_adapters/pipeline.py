@@ -146,28 +146,48 @@ def run_token_ids(
     else:  # one layer's room stays free for the layer computed again on demand
         kept = max(0, (budget - per_layer) // per_layer)
     ids = token_ids[None]
-    qk = adapter.qk_store() if kept < n_layers else None
-    if qk is not None:
-        # Q and K of the layers over the budget, and of layer 0 for the check: O(tokens * d_head)
-        qk_bytes = 2 * n * n_heads * adapter.d_head * 4
-        kept = max(0, min(kept, (budget - per_layer - (n_layers + 1) * qk_bytes) // per_layer))
+    # Where the model's heads can be computed again exactly from a small store (its attention
+    # input, or Q and K), layers after the first keep that store instead of their quantized
+    # heads when it is smaller (long prompts), or when they pass the budget. Layer 0 keeps its
+    # heads either way: the store's check runs in its hook, before the later layers are reduced.
+    qk = adapter.qk_store()
+    store_all = qk is not None and qk.layer_nbytes(n, adapter.d_model, adapter.d_head) < per_layer
+    kept_exact = kept  # layers that keep their heads when the store's check passes
+    if qk is not None and store_all:
+        kept_exact = min(kept, 1)
+        qk.layers = set(range(n_layers))
+    elif qk is not None and kept < n_layers:
+        qk_bytes = qk.layer_nbytes(n, adapter.d_model, adapter.d_head)
+        kept = kept_exact = max(0, min(kept, (budget - per_layer - (n_layers + 1) * qk_bytes) // per_layer))
         qk.layers = set(range(kept, n_layers)) | {0}
-    reduced = capture_reduced(adapter, ids, reducer, range(n_layers), keep=lambda layer: layer < kept, qk=qk)
+    else:
+        qk = None
 
-    def recompute(layer: int) -> Any:
-        again = capture_reduced(adapter, ids, reducer, [layer], keep=lambda _: True)
-        return again[layer].compact
+    def keep(layer: int) -> bool:
+        exact = qk is not None and qk.exact and layer > 0
+        return layer < (kept_exact if exact else kept)
 
+    reduced = capture_reduced(adapter, ids, reducer, range(n_layers), keep=keep, qk=qk)
     recompute_head = None
     extra = 0
     if qk is not None and qk.exact:
-        qk.drop(keep=set(range(kept, n_layers)))
-        extra = qk.nbytes
+        store = qk
+        store.drop(keep=set(range(kept_exact, n_layers)))
+        extra = store.nbytes
+
+        def recompute(layer: int) -> Any:
+            return store.compact(layer, slice(None))
 
         def recompute_head(layer: int, head: int) -> Any:
-            return reducer.reduce(layer, qk.pattern(layer, head), keep=True).compact
-    elif qk is not None:
-        qk.drop(keep=set())
+            return store.compact(layer, head)
+
+    else:
+        if qk is not None:
+            qk.drop(keep=set())
+
+        def recompute(layer: int) -> Any:
+            again = capture_reduced(adapter, ids, reducer, [layer], keep=lambda _: True)
+            return again[layer].compact
 
     return AttentionRun(
         str_tokens,
@@ -175,7 +195,7 @@ def run_token_ids(
         prompt=prompt,
         model_name=adapter.name,
         token_ids=token_ids.detach().cpu(),
-        recompute=recompute if kept < n_layers else None,
+        recompute=recompute if any(reduced[i].compact is None for i in range(n_layers)) else None,
         recompute_head=recompute_head,
         extra_bytes=extra,
     )

@@ -11,7 +11,6 @@ about 40 % (5.6 s against 3.9 s for GPT-2 Small geometry at 1024 tokens on 2 CPU
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -191,7 +190,9 @@ class TransformerLensAdapter(ModelAdapter):
         return self.model.W_U.detach()
 
     def qk_store(self) -> "QKStore | None":
-        store = QKStore(self.model, self.n_layers, self.causal)
+        from .qk_store import QKStore
+
+        store = QKStore(self.model, self.n_layers, self.n_heads, self.causal)
         return store if store.available else None
 
 
@@ -216,75 +217,3 @@ def _logits(output: Any) -> torch.Tensor:
     if not isinstance(logits, torch.Tensor) or logits.ndim != 3:
         raise TypeError("the model's forward pass must return logits [batch, pos, vocab]")
     return logits
-
-
-#: Largest difference from ``hook_pattern`` allowed for heads computed again from Q and K.
-QK_TOLERANCE = 1e-6
-
-
-class QKStore:
-    """Q and K of the layers over the memory budget, to compute one head again exactly and fast:
-    ``softmax(q kᵀ / sqrt(d_head) + causal mask)``.
-
-    Used only when the run's own check passes: in layer 0's pattern hook, the rows recomputed from
-    that layer's ``hook_q``/``hook_k`` (the first and last 32 query rows of every head) must equal
-    ``hook_pattern`` within ``QK_TOLERANCE``. It fails, and the forward pass runs again instead,
-    where those hooks are not what the softmax sees: rotary models (TransformerLens 4.3's bridge
-    does not fire ``hook_rot_q``), softcapping, sliding windows, ALiBi.
-    """
-
-    def __init__(self, model: Any, n_layers: int, causal: bool) -> None:
-        hooks = getattr(model, "hook_dict", None) or {}
-        self.available = all(f"blocks.{i}.attn.hook_{x}" in hooks for i in range(n_layers) for x in "qk")
-        self.causal = causal
-        self.layers: set[int] = set()
-        self.store: dict[tuple[int, str], torch.Tensor] = {}
-        self.exact = False
-
-    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
-        def keeper(layer: int, which: str) -> Callable[..., None]:
-            def keep(tensor: torch.Tensor, hook: Any) -> None:  # (hook.name may be an alias's)
-                t = tensor.detach()
-                t = t[0] if t.ndim == 4 else t  # [pos, head, d_head]
-                self.store[(layer, which)] = t.clone(memory_format=torch.contiguous_format)
-
-            return keep
-
-        return [(f"blocks.{i}.attn.hook_{x}", keeper(i, x)) for i in sorted(self.layers) for x in "qk"]
-
-    def _rows(self, layer: int, heads: slice, rows: slice) -> torch.Tensor:
-        """Rows ``rows`` of heads ``heads`` of ``layer``, float32 ``[head, rows, key_pos]``."""
-        q = self.store[(layer, "q")][rows, heads].float()  # [rows, head, d]
-        k = self.store[(layer, "k")].float()  # [pos, head_kv, d]
-        n_heads_q = self.store[(layer, "q")].shape[1]
-        if k.shape[1] != n_heads_q:  # grouped-query attention: each K head serves a group
-            k = k.repeat_interleave(n_heads_q // k.shape[1], dim=1)
-        k = k[:, heads]
-        scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(q.shape[-1])
-        if self.causal:
-            start = rows.start or 0
-            n = k.shape[0]
-            query = torch.arange(start, start + q.shape[0], device=scores.device)[:, None]
-            scores = scores.masked_fill(torch.arange(n, device=scores.device)[None, :] > query, float("-inf"))
-        return scores.softmax(-1)
-
-    def check(self, layer: int, pattern: torch.Tensor) -> None:
-        if layer != 0 or (0, "q") not in self.store:
-            return
-        n = int(pattern.shape[-1])
-        worst = 0.0
-        for rows in (slice(0, min(32, n)), slice(max(0, n - 32), n)):
-            recomputed = self._rows(0, slice(None), rows)
-            worst = max(worst, float((recomputed - pattern[:, rows].float()).abs().max()))
-        self.exact = worst <= QK_TOLERANCE
-
-    def drop(self, keep: set[int]) -> None:
-        self.store = {key: t for key, t in self.store.items() if key[0] in keep}
-
-    @property
-    def nbytes(self) -> int:
-        return sum(int(t.nbytes) for t in self.store.values())
-
-    def pattern(self, layer: int, head: int) -> torch.Tensor:
-        """Head ``head`` of ``layer``, ``[1, query_pos, key_pos]``, as the model computes it."""
-        return self._rows(layer, slice(head, head + 1), slice(None))
