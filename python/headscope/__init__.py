@@ -67,13 +67,16 @@ def show(
     head of ``n`` tokens). ``w.run_result.head(layer, head)`` decodes a head to float32, each
     weight within ``row max / 510`` of the model's.
 
-    ``memory_budget`` (bytes, default 1 GiB) bounds that quantized head data: the first layers
+    Where a check on the run shows that a layer's heads can be computed again exactly from its
+    attention input (absolute positional embeddings, as GPT-2: within 1e-6 of ``hook_pattern``),
+    layers after the first keep that input (``n * d_model`` floats) instead of their heads once it
+    is smaller (past ``8 * d_head`` tokens), and compute a head from it when it is asked for.
+
+    ``memory_budget`` (bytes, default 1 GiB) bounds the quantized head data: the first layers
     that fit keep it, and a head of any other layer is computed again, exactly, when it is asked
-    for: from the layer's kept Q and K where a check on the run shows they reproduce
-    ``hook_pattern`` within 1e-6 (absolute positional embeddings, as GPT-2), else by running the
-    model up to that layer (rotary models; that layer is then cached). Thumbnails and scores are
-    always kept. 144 heads at 1024 tokens take 76 MB, so the budget matters only for long
-    prompts on large models.
+    for: from that store where the check passes, else by running the model up to that layer
+    (rotary models; that layer is then cached). Thumbnails and scores are always kept. 144 heads
+    at 1024 tokens take 76 MB, so the budget matters only for long prompts on large models.
 
     The widget holds the run while a view shows it; once its views are gone (its cell was run
     again) it drops it and computes it again if it is shown. ``w.close()`` ends the widget and

@@ -40,10 +40,11 @@ class AttentionRun:
       triangle only for causal attention, ``n * (n + 1) / 2 + 4 * n`` bytes per head.
 
     :meth:`head` decodes one head to float32; each weight is within ``row max / 510`` of the
-    model's (the largest weight of the row, divided by 510: half a step of 255). Layers over
-    the run's memory budget keep no compact form; their heads are computed again on demand
-    (the model runs up to that layer, reduced the same way), and the last layer so computed is
-    cached. Build one with :func:`make_run` (precomputed attention) or the adapters.
+    model's (the largest weight of the row, divided by 510: half a step of 255). Some layers
+    keep no compact form: those over the run's memory budget, and on models whose heads a
+    smaller store reproduces exactly (their attention input), every layer after the first once
+    that store is smaller. Their heads are computed again on demand, from the store or by
+    running the model up to that layer (that layer is then cached). Build one with :func:`make_run` (precomputed attention) or the adapters.
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class AttentionRun:
         reduced: list[ReducedLayer] = list(layers)
         self._recompute = recompute
         self._recompute_head = recompute_head
-        self._extra_bytes = extra_bytes  # what the recompute functions hold (a layer's Q and K)
+        self._extra_bytes = extra_bytes  # what the recompute functions hold (layers' inputs, or Q and K)
         self._cached: tuple[int, Any] | None = None
         self._cached_head: tuple[int, int, Any] | None = None
         self._lock = threading.Lock()
@@ -156,7 +157,7 @@ class AttentionRun:
 
     def _one_head(self, layer: int, head: int) -> tuple[Any, int]:
         """``(compact form, index in it)`` of one head: a kept layer's, the cached recomputed
-        layer's, or one head computed again from the layer's Q and K (and cached)."""
+        layer's, or one head computed again from the layer's store (and cached)."""
         kept = self._compact[layer]
         if kept is not None:
             return kept, head
