@@ -69,7 +69,7 @@ def show(
 
     Where a check on the run shows that a layer's heads can be computed again exactly from its
     attention input (absolute positional embeddings, as GPT-2: within 1e-6 of ``hook_pattern``),
-    layers after the first keep that input (``n * d_model`` floats) instead of their heads once it
+    the layers keep that input (``n * d_model`` floats) instead of their heads once it
     is smaller (past ``8 * d_head`` tokens), and compute a head from it when it is asked for.
 
     ``memory_budget`` (bytes, default 1 GiB) bounds the quantized head data: the first layers

@@ -42,8 +42,8 @@ class AttentionRun:
     :meth:`head` decodes one head to float32; each weight is within ``row max / 510`` of the
     model's (the largest weight of the row, divided by 510: half a step of 255). Some layers
     keep no compact form: those over the run's memory budget, and on models whose heads a
-    smaller store reproduces exactly (their attention input), every layer after the first once
-    that store is smaller. Their heads are computed again on demand, from the store or by
+    smaller store reproduces exactly (their attention input), every layer once that store is
+    smaller. Their heads are computed again on demand, from the store or by
     running the model up to that layer (that layer is then cached). Build one with :func:`make_run` (precomputed attention) or the adapters.
     """
 

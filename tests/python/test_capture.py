@@ -315,14 +315,14 @@ LONG_PROMPT = "When Mary and John went to the store, John gave a drink to Mary. 
 
 def test_a_long_prompt_keeps_the_attention_input_instead_of_the_heads() -> None:
     """Past ``8 * d_head`` tokens the attention input (``n * d_model`` floats a layer) is smaller
-    than the quantized heads; layers after the first keep it and compute a head from it."""
+    than the quantized heads; every layer keeps it and computes a head from it."""
     model = gpt2_style_model()
     model.cfg.n_ctx = 256
     run = run_model(model, LONG_PROMPT[:120])
     n = run.seq_len
     assert n == 121
-    assert run.kept_layers == [0]  # layer 0 keeps its heads: the check runs in its hook
-    assert run._extra_bytes == 2 * n * 32 * 4  # layers 1 and 2: n * d_model float32 each
+    assert run.kept_layers == []  # the check ran in layer 0's hook, before its heads were kept
+    assert run._extra_bytes == 3 * n * 32 * 4  # n * d_model float32 a layer
     floats = hook_patterns(model, run.token_ids)
     for layer in range(3):
         for head in range(4):
@@ -331,7 +331,7 @@ def test_a_long_prompt_keeps_the_attention_input_instead_of_the_heads() -> None:
     np.testing.assert_allclose(run.layer_pattern(2).numpy(), floats[2].numpy(), atol=1 / 510 + 1e-6)
     from headscope._capture import layer_nbytes
 
-    assert run._extra_bytes < 0.5 * 2 * layer_nbytes(4, n)  # less than half of those layers' heads
+    assert run._extra_bytes < 0.5 * 3 * layer_nbytes(4, n)  # less than half of every layer's heads
 
 
 def test_a_model_without_its_attention_input_keeps_q_and_k(monkeypatch) -> None:
@@ -375,3 +375,19 @@ def test_a_rotary_model_falls_back_to_running_the_model_again(tiny_model) -> Non
     for layer in range(2):
         for head in range(4):
             assert run.encode_head(layer, head) == full.encode_head(layer, head)
+
+
+def test_a_rotary_model_keeps_its_heads_when_the_store_would_be_smaller(tiny_model) -> None:
+    """Past 56 tokens the tiny model's attention input would be smaller than its heads, but the
+    check fails (rotary): every layer keeps its quantized heads and the store is dropped."""
+    prompt = LONG_PROMPT[:61]
+    run = run_model(tiny_model, prompt)
+    n = run.seq_len
+    from headscope._capture import layer_nbytes
+
+    assert n == 62 and 4 * n * 32 < layer_nbytes(4, n)  # the input (float32 d_model) < the heads
+    assert run.kept_layers == [0, 1] and run._extra_bytes == 0 and run._recompute_head is None
+    floats = hook_patterns(tiny_model, run.token_ids)
+    for layer in range(2):
+        for head in range(4):
+            assert_quantized_close(run.head(layer, head), floats[layer][head])

@@ -88,10 +88,9 @@ def capture_reduced(
             return None
         try:
             layer_pattern = pattern[0]
-            reduced = reducer.reduce(layer, layer_pattern, keep=keep(layer))
-            if qk is not None:
+            if qk is not None:  # first: whether this layer keeps its heads may depend on it
                 qk.check(layer, layer_pattern)
-            return reduced
+            return reducer.reduce(layer, layer_pattern, keep=keep(layer))
         except Exception as exc:  # raised below, once the model is out of its hooks
             failed.append(exc)
             return None
@@ -147,14 +146,14 @@ def run_token_ids(
         kept = max(0, (budget - per_layer) // per_layer)
     ids = token_ids[None]
     # Where the model's heads can be computed again exactly from a small store (its attention
-    # input, or Q and K), layers after the first keep that store instead of their quantized
-    # heads when it is smaller (long prompts), or when they pass the budget. Layer 0 keeps its
-    # heads either way: the store's check runs in its hook, before the later layers are reduced.
+    # input, or Q and K), layers keep that store instead of their quantized heads when it is
+    # smaller (long prompts), or when they pass the budget. The store's check runs in layer 0's
+    # hook before that layer is reduced, so every layer knows its outcome.
     qk = adapter.qk_store()
     store_all = qk is not None and qk.layer_nbytes(n, adapter.d_model, adapter.d_head) < per_layer
     kept_exact = kept  # layers that keep their heads when the store's check passes
     if qk is not None and store_all:
-        kept_exact = min(kept, 1)
+        kept_exact = 0
         qk.layers = set(range(n_layers))
     elif qk is not None and kept < n_layers:
         qk_bytes = qk.layer_nbytes(n, adapter.d_model, adapter.d_head)
@@ -164,8 +163,7 @@ def run_token_ids(
         qk = None
 
     def keep(layer: int) -> bool:
-        exact = qk is not None and qk.exact and layer > 0
-        return layer < (kept_exact if exact else kept)
+        return layer < (kept_exact if qk is not None and qk.exact else kept)
 
     reduced = capture_reduced(adapter, ids, reducer, range(n_layers), keep=keep, qk=qk)
     recompute_head = None

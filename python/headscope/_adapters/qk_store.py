@@ -8,7 +8,8 @@ quantized heads (``n_heads * n * (n + 1) / 2`` bytes) once ``n`` passes ``8 * d_
 head is computed from it in a few matrix products. Where the model has no such input hook or
 weights, the store keeps each layer's ``hook_q`` and ``hook_k`` instead (twice the bytes).
 
-The store is used only when the run's own check passes: in layer 0's pattern hook, the rows
+The store is used only when the run's own check passes: in layer 0's pattern hook (before that
+layer is reduced, so that it too can go without its quantized heads), the rows
 recomputed from the store (the first and last 32 query rows of every head) must equal
 ``hook_pattern`` within :data:`QK_TOLERANCE`. It fails where what the store holds is not what the
 softmax sees: rotary models (TransformerLens 4.3's bridge does not fire ``hook_rot_q``),
