@@ -169,7 +169,7 @@ def run_token_ids(
     elif qk is not None:
         qk.drop(keep=set())
 
-    return AttentionRun(
+    run = AttentionRun(
         str_tokens,
         [reduced[i] for i in range(n_layers)],
         prompt=prompt,
@@ -179,3 +179,7 @@ def run_token_ids(
         recompute_head=recompute_head,
         extra_bytes=extra,
     )
+    from .._value_weighted import ValueWeighting
+
+    run._values = ValueWeighting(adapter, token_ids.detach().cpu(), run.thumb_size)  # computes nothing yet
+    return run

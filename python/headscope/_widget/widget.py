@@ -14,7 +14,7 @@ from .._probe import ProbeResult, induction_probe
 from .._run import AttentionRun
 from .._scores import SCORE_NAMES
 from .._wire import encode_atlas
-from .interventions import Interventions
+from .value_weighted import ValueWeighted
 from .messages import error_text
 
 #: The fallback's mime types (``headscope._export.fallback``), shown by viewers without widgets.
@@ -25,7 +25,7 @@ HISTORY_SIZE = 20
 PROBE_LENGTH = 50
 
 
-class AttentionWidget(Interventions):
+class AttentionWidget(ValueWeighted):
     """Hoverable views of every attention head of one run, with a side panel.
 
     Build one with :func:`headscope.show` (a model and a prompt) or
@@ -205,6 +205,7 @@ class AttentionWidget(Interventions):
         finally:
             self._applying = False
         self._follow_ablation(run)
+        self._follow_value_weighting()
 
     @traitlets.validate("prompt")
     def _valid_prompt(self, proposal: Any) -> str:
