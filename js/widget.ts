@@ -16,14 +16,16 @@ import { Palette } from "./renderers/palette";
 import { PatternView } from "./renderers/pattern";
 import { watchTheme, type ThemeWatch } from "./renderers/theme-watch";
 import { TokenView } from "./renderers/tokens";
-import { pairLines, Tooltip } from "./renderers/tooltip";
+import { pairLines, Tooltip, type PairContext } from "./renderers/tooltip";
 import { actionForKey, notify, registry, type ViewAction, type ViewSummary } from "./registry";
 import { PanelBinding } from "./sidepanel/binding";
 import { Dock, markUsed } from "./sidepanel/dock";
 import { StatusLine } from "./sidepanel/status";
 import { runAction } from "./state/actions";
+import { markGenerated } from "./state/generated";
 import { tokenTooltip } from "./state/hover";
 import { KernelSession } from "./state/session";
+import { reweightNote, reweightPattern, type ReweightOptions } from "./state/reweight";
 import { Store } from "./state/store";
 import {
   clampToLength,
@@ -32,6 +34,7 @@ import {
   leaveToken,
   pointCell,
   pointToken,
+  setHideBos,
   setMode,
   unlock,
   type Mode,
@@ -139,6 +142,7 @@ export class HeadscopeView {
           this.tokenColour = "loss";
         },
         statusChanged: () => this.renderStatus(),
+        hideBos: (on) => this.update(setHideBos(this.state, on)),
       },
       id,
     );
@@ -220,6 +224,8 @@ export class HeadscopeView {
     const t = readTraits(this.model);
     this.traits = t;
     this.tokens.setTokens(t.tokens);
+    markGenerated((i) => this.tokens.chipAt(i), t.tokens.length, t.generatedFrom);
+    this.panel.side.display.update(this.state.hideBos, t.bosFirst);
     this.update(clampToLength(this.state, t.tokens.length));
     this.renderHeader();
     // a new ablation (from the panel or from Python) colours the tokens by its loss change
@@ -330,7 +336,7 @@ export class HeadscopeView {
     this.shown = p;
     this.headError = "";
     this.pattern.setLoading(false);
-    this.pattern.setPattern(p, lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
+    this.pattern.setPattern(reweightPattern(p, this.reweight()), lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
     this.pattern.setMarks(this.state);
     this.paintTokens();
     this.renderStatus();
@@ -358,10 +364,24 @@ export class HeadscopeView {
   /** The displayed head if it belongs to the current run (hover needs matching tokens). */
   private current(): HeadPattern | null {
     const p = this.shown;
-    return p !== null && p.runId === this.traits.runId && p.seqLen === this.traits.tokens.length ? p : null;
+    return p !== null && p.runId === this.traits.runId && p.seqLen === this.traits.tokens.length ? reweightPattern(p, this.reweight()) : null;
+  }
+
+  /** The display's reweighting: "hide BOS" where the run starts with its model's BOS. */
+  private reweight(): ReweightOptions {
+    return { hideBos: this.state.hideBos && this.traits.bosFirst };
+  }
+
+  /** What tooltips add: generated tokens, and a note on reweighted weights. */
+  private tipContext(): PairContext {
+    return { generatedFrom: this.traits.generatedFrom, weightNote: reweightNote(this.reweight()) };
   }
 
   private renderState(s: ViewState, prev: ViewState): void {
+    if (s.hideBos !== prev.hideBos) {
+      this.panel.side.display.update(s.hideBos, this.traits.bosFirst);
+      if (this.shown !== null) this.showPattern(this.shown);
+    }
     if (s.mode !== prev.mode) this.renderModes();
     if (s.focus !== prev.focus || s.mode !== prev.mode || s.locked !== prev.locked) this.paintTokens();
     this.pattern.setMarks(s);
@@ -398,7 +418,7 @@ export class HeadscopeView {
 
   private pointToken(index: number, x: number, y: number): void {
     const next = pointToken(this.state, index);
-    const lines = tokenTooltip(this.traits.tokens, next, index, this.current(), this.ablation(), this.tokenColour === "loss");
+    const lines = tokenTooltip(this.traits.tokens, next, index, this.current(), this.ablation(), this.tokenColour === "loss", this.tipContext());
     this.tooltip.show(lines, x, y, this.tokens.chipAt(index));
     this.update(next);
   }
@@ -407,7 +427,7 @@ export class HeadscopeView {
     const p = this.current();
     if (cell === null || p === null) this.tooltip.hide();
     else {
-      const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
+      const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key), this.tipContext());
       this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
     }
     this.update(pointCell(this.state, cell));

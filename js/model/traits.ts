@@ -59,6 +59,10 @@ export interface Traits {
   textTransport: boolean;
   /** A page written by `w.save_html`: there is no kernel at all (js/export). */
   staticExport: boolean;
+  /** Position of the first generated token (docs/wire.md, `generated_from`); -1 when none. */
+  generatedFrom: number;
+  /** Token 0 is the BOS the model prepends (docs/wire.md, `bos_first`): "hide BOS" applies. */
+  bosFirst: boolean;
 }
 
 /** Trait names whose change affects the view (for `change:<name>` subscriptions). */
@@ -100,6 +104,8 @@ export const TRAIT_NAMES = [
   "patch_summary",
   "transport",
   "text_data",
+  "generated_from",
+  "bos_first",
 ] as const;
 
 function int(value: unknown): number {
@@ -201,6 +207,8 @@ export function readTraits(model: AnyModel): Traits {
     patchSummary: str(model.get("patch_summary")),
     textTransport: usesText(model),
     staticExport: model.get("static_export") === true,
+    generatedFrom: typeof model.get("generated_from") === "number" ? int(model.get("generated_from")) : -1,
+    bosFirst: model.get("bos_first") === true,
   };
 }
 

@@ -24,6 +24,8 @@ export interface BindingHost {
   ablating(): void;
   /** The prompt queue or a selection changed what the status line says. */
   statusChanged(): void;
+  /** The "hide BOS" display option was switched. */
+  hideBos(on: boolean): void;
 }
 
 export class PanelBinding {
@@ -97,6 +99,13 @@ export class PanelBinding {
       },
       idPrefix,
       host.palette,
+      {
+        generate: (count) => {
+          session.send({ type: "generate", max_new_tokens: count }, host.traits());
+          host.statusChanged();
+        },
+        hideBos: (on) => host.hideBos(on),
+      },
     );
   }
 
@@ -177,6 +186,7 @@ export class PanelBinding {
     const canRun = this.host.session.canRun(t);
     const running = t.status === "running";
     const selected = { layer: t.layer, head: t.head };
+    this.side.generate.update(canRun, running);
     this.side.ablate.update({
       selected,
       applied: ablationOf(t)?.heads ?? [],

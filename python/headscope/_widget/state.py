@@ -90,6 +90,10 @@ class WidgetState(anywidget.AnyWidget):  # type: ignore[misc]
     patch_id = traitlets.Int(0).tag(sync=True)
     patch_progress = traitlets.Float(-1.0).tag(sync=True)
     patch_summary = traitlets.Unicode("").tag(sync=True)
+    # generation (docs/wire.md): position of the first generated token, -1 when none
+    generated_from = traitlets.Int(-1).tag(sync=True)
+    # whether token 0 is the BOS the model prepends (the view's "hide BOS" needs it)
+    bos_first = traitlets.Bool(False).tag(sync=True)
     # transport (docs/wire.md): "binary", or "text" once a view reports that its host drops
     # binary buffers; then every bytes trait is mirrored in text_data as base64
     binary_probe = traitlets.Bytes(BINARY_PROBE).tag(sync=True, **bytes_serialization)
