@@ -9,6 +9,7 @@ import { HeadLoader, headKey } from "./model/heads";
 import { ablationOf, changeScale, lossLevels, type Ablation } from "./model/interventions";
 import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
 import { bytesSource } from "./model/transport";
+import { atlasReady, HeadNorms, normsReady, valueWeightedOn } from "./model/value-norms";
 import { button, h } from "./renderers/dom";
 import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
 import { AblationEffect } from "./renderers/next-tokens";
@@ -72,6 +73,10 @@ export class HeadscopeView {
   private readonly palette = new Palette();
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
+  /** Value-weighting: the shown head's norms by head, and what the pattern was last drawn with. */
+  private readonly headNorms = new HeadNorms();
+  private valueWeightKey = "";
+  private valueWeightSource: unknown = null;
   /** The summary a host last saw (a host is told when it changes). */
   private summaryKey = "";
 
@@ -143,6 +148,10 @@ export class HeadscopeView {
         },
         statusChanged: () => this.renderStatus(),
         hideBos: (on) => this.update(setHideBos(this.state, on)),
+        valueWeighted: (on) => {
+          this.model.set("value_weighted", on);
+          this.model.save_changes();
+        },
       },
       id,
     );
@@ -235,7 +244,8 @@ export class HeadscopeView {
       this.ablationKey = key;
       if (key !== "") this.tokenColour = "loss";
     }
-    this.panel.render(bytesSource(this.model, "atlas"));
+    this.panel.render(this.atlasSource());
+    this.followValueWeighting();
     this.renderModes();
     this.requestHead();
     this.paintTokens();
@@ -304,7 +314,7 @@ export class HeadscopeView {
     if (theme === this.theme && !coloured) return;
     const relut = theme !== this.theme;
     this.theme = theme;
-    this.panel.repaint(bytesSource(this.model, "atlas"));
+    this.panel.repaint(this.atlasSource());
     this.paintTokens();
     if (relut && this.shown !== null) this.showPattern(this.shown);
     else this.pattern.repaint();
@@ -335,8 +345,13 @@ export class HeadscopeView {
   private showPattern(p: HeadPattern): void {
     this.shown = p;
     this.headError = "";
+    if (valueWeightedOn(this.traits) && !normsReady(this.traits, p.runId, p.layer)) {
+      this.pattern.setLoading(true); // the kernel sends this layer's value norms next
+      this.renderStatus();
+      return;
+    }
     this.pattern.setLoading(false);
-    this.pattern.setPattern(reweightPattern(p, this.reweight()), lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
+    this.pattern.setPattern(reweightPattern(p, this.reweight(p)), lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
     this.pattern.setMarks(this.state);
     this.paintTokens();
     this.renderStatus();
@@ -364,17 +379,42 @@ export class HeadscopeView {
   /** The displayed head if it belongs to the current run (hover needs matching tokens). */
   private current(): HeadPattern | null {
     const p = this.shown;
-    return p !== null && p.runId === this.traits.runId && p.seqLen === this.traits.tokens.length ? reweightPattern(p, this.reweight()) : null;
+    return p !== null && p.runId === this.traits.runId && p.seqLen === this.traits.tokens.length ? reweightPattern(p, this.reweight(p)) : null;
   }
 
   /** The display's reweighting: "hide BOS" where the run starts with its model's BOS. */
-  private reweight(): ReweightOptions {
-    return { hideBos: this.state.hideBos && this.traits.bosFirst };
+  private reweight(p: HeadPattern | null = this.shown): ReweightOptions {
+    const t = this.traits;
+    const keyFactor = p !== null && valueWeightedOn(t)
+      ? this.headNorms.forHead(t, bytesSource(this.model, "value_norms"), p.runId, p.layer, p.head)
+      : null;
+    return { hideBos: this.state.hideBos && t.bosFirst, keyFactor };
+  }
+
+  /** The atlas trait the panel draws: the value-weighted one once it has arrived. */
+  private atlasSource(): unknown {
+    const t = this.traits;
+    return bytesSource(this.model, valueWeightedOn(t) && atlasReady(t) ? "atlas_value_weighted" : "atlas");
+  }
+
+  /** Redraw the shown head when the value weighting or its norms changed. */
+  private followValueWeighting(): void {
+    const t = this.traits;
+    const on = valueWeightedOn(t);
+    const key = on ? `on|${t.valueNormsRunId}|${t.valueNormsLayer}|${t.valueNorms.length}` : "off";
+    const source = on ? bytesSource(this.model, "value_norms") : null;
+    if (key === this.valueWeightKey && source === this.valueWeightSource) return;
+    this.valueWeightKey = key;
+    this.valueWeightSource = source;
+    if (this.shown !== null) this.showPattern(this.shown);
   }
 
   /** What tooltips add: generated tokens, and a note on reweighted weights. */
   private tipContext(): PairContext {
-    return { generatedFrom: this.traits.generatedFrom, weightNote: reweightNote(this.reweight()) };
+    const opts = this.reweight();
+    const shown = this.shown;
+    const raw = opts.keyFactor !== null && opts.keyFactor !== undefined && shown !== null && shown.runId === this.traits.runId ? shown : null;
+    return { generatedFrom: this.traits.generatedFrom, weightNote: reweightNote(opts), raw };
   }
 
   private renderState(s: ViewState, prev: ViewState): void {

@@ -3,6 +3,7 @@
  * what is hovered, never over it, and keeps clear of the widget's header, the section headings
  * and the ablation's headline where it can; near the side panel it opens away from the panel.
  */
+import { weight as rawWeightOf, type HeadPattern } from "../model/head";
 import { generatedSuffix } from "../state/generated";
 import { isolatedToken } from "./text";
 
@@ -145,6 +146,9 @@ export interface PairContext {
   readonly generatedFrom: number;
   /** Said after the weight when the view reweights rows ("" when it does not). */
   readonly weightNote: string;
+  /** The head as the kernel sent it, when the shown weights are value-weighted: the line then
+   * gives the value-weighted share and this raw weight (docs/value-weighted.md). */
+  readonly raw?: HeadPattern | null;
 }
 
 /** Tooltip lines for one (query, key) pair; each token is a quoted bidi isolate. */
@@ -157,5 +161,9 @@ export function pairLines(
 ): string[] {
   const q = `${isolatedToken(tokens[query] ?? "")}${generatedSuffix(query, context.generatedFrom)}`;
   const k = `${isolatedToken(tokens[key] ?? "")}${generatedSuffix(key, context.generatedFrom)}`;
-  return [`query ${query} ${q} → key ${key} ${k}`, `weight ${formatWeight(weight)}${context.weightNote}`];
+  const raw = context.raw;
+  const line = raw !== undefined && raw !== null
+    ? `value-weighted ${formatWeight(weight)}${context.weightNote} · weight ${formatWeight(rawWeightOf(raw, query, key))}`
+    : `weight ${formatWeight(weight)}${context.weightNote}`;
+  return [`query ${query} ${q} → key ${key} ${k}`, line];
 }

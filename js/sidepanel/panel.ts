@@ -14,6 +14,7 @@ import { KnownHeadsPanel } from "./known";
 import { PatchPanel, type PatchEvents } from "./patch";
 import { PromptBox } from "./prompt";
 import { ScorePanel, type ScoreEvents } from "./scores";
+import { ValueWeightedOption } from "./value-weighted";
 import { ActionError, type ActionOrigin } from "./status";
 
 export interface InterventionEvents {
@@ -25,6 +26,8 @@ export interface InterventionEvents {
 export interface ViewEvents {
   generate(count: number | string): void;
   hideBos(on: boolean): void;
+  /** The "value-weighted" display option was switched (docs/value-weighted.md). */
+  valueWeighted?(on: boolean): void;
 }
 
 export class SidePanel {
@@ -38,6 +41,7 @@ export class SidePanel {
   readonly patch: PatchPanel;
   readonly generate: GenerateControl;
   readonly display: DisplayOptions;
+  readonly valueWeighted: ValueWeightedOption;
   /** Error lines under the controls whose kernel action failed. */
   private readonly errors: Record<ActionOrigin, ActionError>;
 
@@ -60,6 +64,8 @@ export class SidePanel {
     this.patch = new PatchPanel(interventions.patch, idPrefix, palette);
     this.generate = new GenerateControl((count) => viewEvents.generate(count), idPrefix);
     this.display = new DisplayOptions((on) => viewEvents.hideBos(on), idPrefix);
+    this.valueWeighted = new ValueWeightedOption((on) => viewEvents.valueWeighted?.(on), idPrefix);
+    this.display.el.append(this.valueWeighted.el);
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
     this.el.append(atlasSection, this.display.el, this.known.el, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);

@@ -3,8 +3,9 @@
  *
  * "Hide BOS" gives key 0 (the BOS the model prepended) weight 0 and renormalizes each query row
  * to sum to 1 over the remaining keys. A row whose remaining mass is 0 (query 0, or a row that
- * put everything on BOS) stays 0. Further per-key factors (value-weighting: `‖v_j W_O‖`) plug in
- * as one more factor in {@link keyFactor}; the renormalization is the same.
+ * put everything on BOS) stays 0. "Value-weighted" multiplies key `k` by its value norm
+ * `‖v_k W_O[h]‖` (`keyFactor`, docs/value-weighted.md) before the same renormalization; both
+ * options combine (their factors multiply).
  *
  * {@link reweightPattern} applies the options to a whole head and keeps the float rows
  * (`HeadPattern.exact`), so tooltips show exact renormalized values, not a second quantization.
@@ -14,23 +15,46 @@ import { packedSize, rowLength, rowStart, type HeadPattern } from "../model/head
 export interface ReweightOptions {
   /** Key 0 gets weight 0 (only where the run's first token is the model's BOS). */
   readonly hideBos: boolean;
+  /** Per-key factors of the head (`[key_pos]`: its value norms); absent or null: none. */
+  readonly keyFactor?: Float32Array | null;
 }
 
 export const NO_REWEIGHT: ReweightOptions = { hideBos: false };
 
 /** Whether the options change any weight. */
 export function reweights(opts: ReweightOptions): boolean {
-  return opts.hideBos;
+  return opts.hideBos || hasFactor(opts);
+}
+
+function hasFactor(opts: ReweightOptions): boolean {
+  return opts.keyFactor !== undefined && opts.keyFactor !== null;
 }
 
 /** What a tooltip adds to a reweighted weight ("" when nothing is reweighted). */
 export function reweightNote(opts: ReweightOptions): string {
+  if (hasFactor(opts)) return opts.hideBos ? " (BOS hidden)" : "";
   return opts.hideBos ? " (BOS hidden, row renormalized)" : "";
 }
 
 /** The factor key `k` is multiplied by before the row is renormalized. */
 function keyFactor(k: number, opts: ReweightOptions): number {
-  return opts.hideBos && k === 0 ? 0 : 1;
+  const factor = opts.keyFactor !== undefined && opts.keyFactor !== null ? (opts.keyFactor[k] ?? 0) : 1;
+  return opts.hideBos && k === 0 ? 0 : factor;
+}
+
+/** A number per distinct factor array, for the cache key (arrays are compared by identity). */
+const factorIds = new WeakMap<Float32Array, number>();
+let nextFactorId = 1;
+
+function optionsKey(opts: ReweightOptions): string {
+  const f = opts.keyFactor;
+  if (f === undefined || f === null) return `${opts.hideBos}`;
+  let id = factorIds.get(f);
+  if (id === undefined) {
+    id = nextFactorId++;
+    factorIds.set(f, id);
+  }
+  return `${opts.hideBos}|${id}`;
 }
 
 /**
@@ -61,7 +85,7 @@ const cache = new WeakMap<HeadPattern, Map<string, HeadPattern>>();
  */
 export function reweightPattern(p: HeadPattern, opts: ReweightOptions): HeadPattern {
   if (!reweights(opts)) return p;
-  const key = JSON.stringify(opts);
+  const key = optionsKey(opts);
   let byOptions = cache.get(p);
   const hit = byOptions?.get(key);
   if (hit !== undefined) return hit;
