@@ -23,7 +23,7 @@ export class ValueWeightedOption {
     label.htmlFor = this.input.id;
     label.title = "Scale each attention weight by the norm of what its key writes through the head (‖v W_O‖)";
     label.append(this.input, document.createTextNode(" Value-weighted"));
-    this.hint = h("p", "hs-display-hint hs-value-weighted-hint");
+    this.hint = h("p", "hs-value-weighted-hint");
     this.hint.id = `${idPrefix}-value-weighted-hint`;
     this.hint.setAttribute("aria-live", "polite");
     this.input.setAttribute("aria-describedby", this.hint.id);
