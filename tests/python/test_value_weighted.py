@@ -12,7 +12,7 @@ import torch
 
 import headscope
 from headscope import WeightsUnavailableError
-from headscope._adapters import as_adapter, run_model
+from headscope._adapters import as_adapter, run_model, run_token_ids
 from headscope._adapters.transformer_lens import TransformerLensAdapter
 from headscope._capture import _thumbnails
 from headscope._value_weighted import value_weight
@@ -247,3 +247,20 @@ def test_remote_nnsight_adapter_refuses_values() -> None:
     assert reason and "remote" in reason
     with pytest.raises(WeightsUnavailableError, match="remote"):
         adapter.capture_values(torch.tensor([[0, 1, 2]]), [0], lambda layer, v: v)
+
+
+def test_transformer_lens_grouped_query_norms_equal_the_hf_adapters() -> None:
+    """A Llama TransformerBridge (grouped-query: hook_v has 2 value heads for 4 query heads)
+    gives the same norms as the Hugging Face adapter on the same weights."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    tok = make_tokenizer()
+    model = make_model("llama")
+    bridge = TransformerBridge.boot_transformers("meta-llama/Llama-3.2-1B", hf_model=make_model("llama"), tokenizer=tok, device="cpu")
+    ids = bridge.to_tokens(PROMPT)[0]
+    seen: list[tuple[int, ...]] = []
+    bridge.run_with_hooks(ids[None], fwd_hooks=[("blocks.0.attn.hook_v", lambda t, hook: seen.append(tuple(t.shape)))])
+    assert seen and seen[0][2] == 2  # the value heads, repeated by the adapter
+    tl_run = run_model(bridge, PROMPT)
+    hf_run = run_token_ids(as_adapter(model, tokenizer=tok), ids)
+    np.testing.assert_allclose(tl_run.value_norms(), hf_run.value_norms(), rtol=1e-4, atol=1e-5)
