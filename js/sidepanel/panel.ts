@@ -68,9 +68,9 @@ export class SidePanel {
     this.display.el.append(this.valueWeighted.el);
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
-    this.el.append(atlasSection, this.display.el, this.known.el, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);
+    this.el.append(atlasSection, this.display.el, this.known.el, this.scores.el, this.prompt.el, this.generate.el, this.history.el, this.ablate.el, this.patch.el);
     const runError = new ActionError();
-    this.prompt.el.append(runError.el, this.generate.el);
+    this.prompt.el.append(runError.el);
     this.errors = { run: runError, probe: this.scores.error, scores: this.scores.error, ablate: this.ablate.error, patch: this.patch.error, generate: this.generate.error };
     // an opened section scrolls into the panel's view (the panel scrolls inside a wide widget)
     for (const section of [this.history.el, this.ablate.el, this.patch.el]) {

@@ -173,3 +173,20 @@ def test_bos_first_follows_the_run(builtin: Any) -> None:
     run = run_token_ids(builtin, torch.tensor([97, 98, 99]))
     w._apply(run)
     assert not w.bos_first
+
+
+@pytest.mark.parametrize(("family", "bos"), [("gpt2", True), ("qwen2", False)])
+def test_hugging_face_generation_and_bos_first(family: str, bos: bool) -> None:
+    from hf_tiny import make_model, make_tokenizer
+
+    model, tok = make_model(family), make_tokenizer(bos=bos)
+    w = headscope.show(model, "ab ab", tokenizer=tok)
+    assert w.bos_first is bos  # Qwen2's tokenizer prepends no BOS: nothing to hide
+    n = len(w.tokens)
+    w.generate(4)
+    ids = w.run_result.token_ids
+    assert ids.numel() == n + 4 and w.generated_from == n
+    logits = model(ids[None]).logits[0]
+    assert ids[n:].tolist() == logits[n - 1 : -1].argmax(-1).tolist()
+    fresh = run_token_ids(w._model, ids.clone())
+    np.testing.assert_array_equal(w.run_result.head(1, 2), fresh.head(1, 2))
