@@ -9,6 +9,7 @@ import { HeadLoader, headKey } from "./model/heads";
 import { ablationOf, changeScale, lossLevels, type Ablation } from "./model/interventions";
 import { readTraits, TRAIT_NAMES, type Traits } from "./model/traits";
 import { bytesSource } from "./model/transport";
+import { atlasReady, HeadNorms, normsReady, valueWeightedOn } from "./model/value-norms";
 import { button, h } from "./renderers/dom";
 import { divergingLutFor, hostTheme, lutFor, themeOf, type Theme } from "./renderers/lut";
 import { AblationEffect } from "./renderers/next-tokens";
@@ -16,14 +17,16 @@ import { Palette } from "./renderers/palette";
 import { PatternView } from "./renderers/pattern";
 import { watchTheme, type ThemeWatch } from "./renderers/theme-watch";
 import { TokenView } from "./renderers/tokens";
-import { pairLines, Tooltip } from "./renderers/tooltip";
+import { pairLines, Tooltip, type PairContext } from "./renderers/tooltip";
 import { actionForKey, notify, registry, type ViewAction, type ViewSummary } from "./registry";
 import { PanelBinding } from "./sidepanel/binding";
 import { Dock, markUsed } from "./sidepanel/dock";
 import { StatusLine } from "./sidepanel/status";
 import { runAction } from "./state/actions";
+import { markGenerated } from "./state/generated";
 import { tokenTooltip } from "./state/hover";
 import { KernelSession } from "./state/session";
+import { reweightNote, reweightPattern, type ReweightOptions } from "./state/reweight";
 import { Store } from "./state/store";
 import {
   clampToLength,
@@ -32,6 +35,7 @@ import {
   leaveToken,
   pointCell,
   pointToken,
+  setHideBos,
   setMode,
   unlock,
   type Mode,
@@ -69,6 +73,10 @@ export class HeadscopeView {
   private readonly palette = new Palette();
   private readonly themeWatch: ThemeWatch;
   private readonly onChange = (): void => this.scheduleSync();
+  /** Value-weighting: the shown head's norms by head, and what the pattern was last drawn with. */
+  private readonly headNorms = new HeadNorms();
+  private valueWeightKey = "";
+  private valueWeightSource: unknown = null;
   /** The summary a host last saw (a host is told when it changes). */
   private summaryKey = "";
 
@@ -139,6 +147,11 @@ export class HeadscopeView {
           this.tokenColour = "loss";
         },
         statusChanged: () => this.renderStatus(),
+        hideBos: (on) => this.update(setHideBos(this.state, on)),
+        valueWeighted: (on) => {
+          this.model.set("value_weighted", on);
+          this.model.save_changes();
+        },
       },
       id,
     );
@@ -220,6 +233,8 @@ export class HeadscopeView {
     const t = readTraits(this.model);
     this.traits = t;
     this.tokens.setTokens(t.tokens);
+    markGenerated((i) => this.tokens.chipAt(i), t.tokens.length, t.generatedFrom);
+    this.panel.side.display.update(this.state.hideBos, t.bosFirst);
     this.update(clampToLength(this.state, t.tokens.length));
     this.renderHeader();
     // a new ablation (from the panel or from Python) colours the tokens by its loss change
@@ -229,7 +244,8 @@ export class HeadscopeView {
       this.ablationKey = key;
       if (key !== "") this.tokenColour = "loss";
     }
-    this.panel.render(bytesSource(this.model, "atlas"));
+    this.panel.render(this.atlasSource());
+    this.followValueWeighting();
     this.renderModes();
     this.requestHead();
     this.paintTokens();
@@ -298,7 +314,7 @@ export class HeadscopeView {
     if (theme === this.theme && !coloured) return;
     const relut = theme !== this.theme;
     this.theme = theme;
-    this.panel.repaint(bytesSource(this.model, "atlas"));
+    this.panel.repaint(this.atlasSource());
     this.paintTokens();
     if (relut && this.shown !== null) this.showPattern(this.shown);
     else this.pattern.repaint();
@@ -329,8 +345,13 @@ export class HeadscopeView {
   private showPattern(p: HeadPattern): void {
     this.shown = p;
     this.headError = "";
+    if (valueWeightedOn(this.traits) && !normsReady(this.traits, p.runId, p.layer)) {
+      this.pattern.setLoading(true); // the kernel sends this layer's value norms next
+      this.renderStatus();
+      return;
+    }
     this.pattern.setLoading(false);
-    this.pattern.setPattern(p, lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
+    this.pattern.setPattern(reweightPattern(p, this.reweight(p)), lutFor(this.theme), `layer ${p.layer}, head ${p.head}`, p.runId === this.traits.runId ? this.traits.tokens : []);
     this.pattern.setMarks(this.state);
     this.paintTokens();
     this.renderStatus();
@@ -358,10 +379,49 @@ export class HeadscopeView {
   /** The displayed head if it belongs to the current run (hover needs matching tokens). */
   private current(): HeadPattern | null {
     const p = this.shown;
-    return p !== null && p.runId === this.traits.runId && p.seqLen === this.traits.tokens.length ? p : null;
+    return p !== null && p.runId === this.traits.runId && p.seqLen === this.traits.tokens.length ? reweightPattern(p, this.reweight(p)) : null;
+  }
+
+  /** The display's reweighting: "hide BOS" where the run starts with its model's BOS. */
+  private reweight(p: HeadPattern | null = this.shown): ReweightOptions {
+    const t = this.traits;
+    const keyFactor = p !== null && valueWeightedOn(t)
+      ? this.headNorms.forHead(t, bytesSource(this.model, "value_norms"), p.runId, p.layer, p.head)
+      : null;
+    return { hideBos: this.state.hideBos && t.bosFirst, keyFactor };
+  }
+
+  /** The atlas trait the panel draws: the value-weighted one once it has arrived. */
+  private atlasSource(): unknown {
+    const t = this.traits;
+    return bytesSource(this.model, valueWeightedOn(t) && atlasReady(t) ? "atlas_value_weighted" : "atlas");
+  }
+
+  /** Redraw the shown head when the value weighting or its norms changed. */
+  private followValueWeighting(): void {
+    const t = this.traits;
+    const on = valueWeightedOn(t);
+    const key = on ? `on|${t.valueNormsRunId}|${t.valueNormsLayer}|${t.valueNorms.length}` : "off";
+    const source = on ? bytesSource(this.model, "value_norms") : null;
+    if (key === this.valueWeightKey && source === this.valueWeightSource) return;
+    this.valueWeightKey = key;
+    this.valueWeightSource = source;
+    if (this.shown !== null) this.showPattern(this.shown);
+  }
+
+  /** What tooltips add: generated tokens, and a note on reweighted weights. */
+  private tipContext(): PairContext {
+    const opts = this.reweight();
+    const shown = this.shown;
+    const raw = opts.keyFactor !== null && opts.keyFactor !== undefined && shown !== null && shown.runId === this.traits.runId ? shown : null;
+    return { generatedFrom: this.traits.generatedFrom, weightNote: reweightNote(opts), raw };
   }
 
   private renderState(s: ViewState, prev: ViewState): void {
+    if (s.hideBos !== prev.hideBos) {
+      this.panel.side.display.update(s.hideBos, this.traits.bosFirst);
+      if (this.shown !== null) this.showPattern(this.shown);
+    }
     if (s.mode !== prev.mode) this.renderModes();
     if (s.focus !== prev.focus || s.mode !== prev.mode || s.locked !== prev.locked) this.paintTokens();
     this.pattern.setMarks(s);
@@ -398,7 +458,7 @@ export class HeadscopeView {
 
   private pointToken(index: number, x: number, y: number): void {
     const next = pointToken(this.state, index);
-    const lines = tokenTooltip(this.traits.tokens, next, index, this.current(), this.ablation(), this.tokenColour === "loss");
+    const lines = tokenTooltip(this.traits.tokens, next, index, this.current(), this.ablation(), this.tokenColour === "loss", this.tipContext());
     this.tooltip.show(lines, x, y, this.tokens.chipAt(index));
     this.update(next);
   }
@@ -407,7 +467,7 @@ export class HeadscopeView {
     const p = this.current();
     if (cell === null || p === null) this.tooltip.hide();
     else {
-      const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key));
+      const lines = pairLines(this.traits.tokens, cell.query, cell.key, weight(p, cell.query, cell.key), this.tipContext());
       this.tooltip.show(lines, x, y, this.pattern.cellClientBox(cell, x, y));
     }
     this.update(pointCell(this.state, cell));

@@ -17,6 +17,8 @@ export interface HeadPattern {
   readonly scales: Float32Array;
   /** Packed uint8 row fractions (see {@link rowStart}). */
   readonly values: Uint8Array;
+  /** Packed float weights, same layout, where a view reweighted the rows (state/reweight). */
+  readonly exact?: Float32Array;
 }
 
 /** A request id as the kernel echoes it back (docs/wire.md): a string, or a number. */
@@ -44,6 +46,7 @@ export function packedSize(packing: Packing, seqLen: number): number {
 /** Quantized weight in 0…255 units of the full scale: `round(255 * weight)`. */
 export function level(p: HeadPattern, queryPos: number, keyPos: number): number {
   if (keyPos >= rowLength(p.packing, p.seqLen, queryPos)) return 0;
+  if (p.exact !== undefined) return Math.min(255, Math.round(255 * p.exact[rowStart(p.packing, p.seqLen, queryPos) + keyPos]));
   const v = p.values[rowStart(p.packing, p.seqLen, queryPos) + keyPos];
   return Math.min(255, Math.round(v * p.scales[queryPos]));
 }
@@ -52,6 +55,7 @@ export function level(p: HeadPattern, queryPos: number, keyPos: number): number 
 export function weight(p: HeadPattern, queryPos: number, keyPos: number): number {
   if (queryPos < 0 || keyPos < 0 || queryPos >= p.seqLen || keyPos >= p.seqLen) return 0;
   if (keyPos >= rowLength(p.packing, p.seqLen, queryPos)) return 0;
+  if (p.exact !== undefined) return p.exact[rowStart(p.packing, p.seqLen, queryPos) + keyPos];
   return (p.values[rowStart(p.packing, p.seqLen, queryPos) + keyPos] / 255) * p.scales[queryPos];
 }
 

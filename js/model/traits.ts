@@ -59,6 +59,20 @@ export interface Traits {
   textTransport: boolean;
   /** A page written by `w.save_html`: there is no kernel at all (js/export). */
   staticExport: boolean;
+  /** Position of the first generated token (docs/wire.md, `generated_from`); -1 when none. */
+  generatedFrom: number;
+  /** Token 0 is the BOS the model prepends (docs/wire.md, `bos_first`): "hide BOS" applies. */
+  bosFirst: boolean;
+  /** Value-weighted display (docs/value-weighted.md), both ways; the reason it is unavailable. */
+  valueWeighted: boolean;
+  valueWeightedReason: string;
+  /** float32 `[head, key_pos]`: value norms of layer `valueNormsLayer` of run `valueNormsRunId`. */
+  valueNorms: Float32Array;
+  valueNormsLayer: number;
+  valueNormsRunId: number;
+  /** The value-weighted atlas (as `atlas`), for run `atlasValueWeightedRunId`. */
+  atlasValueWeighted: Uint8Array;
+  atlasValueWeightedRunId: number;
 }
 
 /** Trait names whose change affects the view (for `change:<name>` subscriptions). */
@@ -100,6 +114,15 @@ export const TRAIT_NAMES = [
   "patch_summary",
   "transport",
   "text_data",
+  "generated_from",
+  "bos_first",
+  "value_weighted",
+  "value_weighted_reason",
+  "value_norms",
+  "value_norms_layer",
+  "value_norms_run_id",
+  "atlas_value_weighted",
+  "atlas_value_weighted_run_id",
 ] as const;
 
 function int(value: unknown): number {
@@ -201,6 +224,15 @@ export function readTraits(model: AnyModel): Traits {
     patchSummary: str(model.get("patch_summary")),
     textTransport: usesText(model),
     staticExport: model.get("static_export") === true,
+    generatedFrom: typeof model.get("generated_from") === "number" ? int(model.get("generated_from")) : -1,
+    bosFirst: model.get("bos_first") === true,
+    valueWeighted: model.get("value_weighted") === true,
+    valueWeightedReason: str(model.get("value_weighted_reason")),
+    valueNorms: floats(bytesTrait(model, "value_norms")),
+    valueNormsLayer: typeof model.get("value_norms_layer") === "number" ? int(model.get("value_norms_layer")) : -1,
+    valueNormsRunId: int(model.get("value_norms_run_id")),
+    atlasValueWeighted: bytesTrait(model, "atlas_value_weighted"),
+    atlasValueWeightedRunId: int(model.get("atlas_value_weighted_run_id")),
   };
 }
 

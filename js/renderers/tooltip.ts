@@ -3,6 +3,8 @@
  * what is hovered, never over it, and keeps clear of the widget's header, the section headings
  * and the ablation's headline where it can; near the side panel it opens away from the panel.
  */
+import { weight as rawWeightOf, type HeadPattern } from "../model/head";
+import { generatedSuffix } from "../state/generated";
 import { isolatedToken } from "./text";
 
 /** A box in client (viewport) coordinates. */
@@ -138,15 +140,30 @@ export function formatWeight(weight: number): string {
   return weight.toFixed(3);
 }
 
+/** What a tooltip adds: generated tokens (state/generated), a reweighting (state/reweight). */
+export interface PairContext {
+  /** Position of the first generated token; -1 when none. */
+  readonly generatedFrom: number;
+  /** Said after the weight when the view reweights rows ("" when it does not). */
+  readonly weightNote: string;
+  /** The head as the kernel sent it, when the shown weights are value-weighted: the line then
+   * gives the value-weighted share and this raw weight (docs/value-weighted.md). */
+  readonly raw?: HeadPattern | null;
+}
+
 /** Tooltip lines for one (query, key) pair; each token is a quoted bidi isolate. */
 export function pairLines(
   tokens: readonly string[],
   query: number,
   key: number,
   weight: number,
+  context: PairContext = { generatedFrom: -1, weightNote: "" },
 ): string[] {
-  return [
-    `query ${query} ${isolatedToken(tokens[query] ?? "")} → key ${key} ${isolatedToken(tokens[key] ?? "")}`,
-    `weight ${formatWeight(weight)}`,
-  ];
+  const q = `${isolatedToken(tokens[query] ?? "")}${generatedSuffix(query, context.generatedFrom)}`;
+  const k = `${isolatedToken(tokens[key] ?? "")}${generatedSuffix(key, context.generatedFrom)}`;
+  const raw = context.raw;
+  const line = raw !== undefined && raw !== null
+    ? `value-weighted ${formatWeight(weight)}${context.weightNote} · weight ${formatWeight(rawWeightOf(raw, query, key))}`
+    : `weight ${formatWeight(weight)}${context.weightNote}`;
+  return [`query ${query} ${q} → key ${key} ${k}`, line];
 }

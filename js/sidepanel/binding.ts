@@ -6,6 +6,7 @@
 import { ablationOf, patchingOf } from "../model/interventions";
 import { scoreLines, scoreOf, scoreTable, type ScoreTable } from "../model/scores";
 import type { Traits } from "../model/traits";
+import { atlasReady, pendingText, valueWeightedOn, valueWeightedReason } from "../model/value-norms";
 import { divergingLutFor, lutFor, type Theme } from "../renderers/lut";
 import type { Palette } from "../renderers/palette";
 import type { Tooltip } from "../renderers/tooltip";
@@ -24,6 +25,10 @@ export interface BindingHost {
   ablating(): void;
   /** The prompt queue or a selection changed what the status line says. */
   statusChanged(): void;
+  /** The "hide BOS" display option was switched. */
+  hideBos(on: boolean): void;
+  /** The "value-weighted" display option was switched. */
+  valueWeighted(on: boolean): void;
 }
 
 export class PanelBinding {
@@ -97,6 +102,14 @@ export class PanelBinding {
       },
       idPrefix,
       host.palette,
+      {
+        generate: (count) => {
+          session.send({ type: "generate", max_new_tokens: count }, host.traits());
+          host.statusChanged();
+        },
+        hideBos: (on) => host.hideBos(on),
+        valueWeighted: (on) => host.valueWeighted(on),
+      },
     );
   }
 
@@ -137,9 +150,13 @@ export class PanelBinding {
 
   private renderAtlas(source: unknown): void {
     const t = this.host.traits();
+    const weighted = valueWeightedOn(t) && atlasReady(t);
+    this.side.valueWeighted.update(t.valueWeighted, valueWeightedReason(t), pendingText(t), this.host.session.live);
+    this.side.atlas.el.classList.toggle("hs-atlas-busy", valueWeightedOn(t) && !atlasReady(t));
+    this.side.atlas.el.setAttribute("aria-busy", String(valueWeightedOn(t) && !atlasReady(t)));
     if (source !== this.atlasSource) {
       this.atlasSource = source;
-      this.side.atlas.setData(t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(this.host.theme()));
+      this.side.atlas.setData(weighted ? t.atlasValueWeighted : t.atlas, t.nLayers, t.nHeads, t.thumbSize, lutFor(this.host.theme()));
     }
     this.side.atlas.setSelected({ layer: t.layer, head: t.head });
     this.side.known.update(t.knownHeads, { layer: t.layer, head: t.head });
@@ -168,7 +185,9 @@ export class PanelBinding {
 
   private headLines(layer: number, head: number): string[] {
     const table = this.scoreTableNow();
-    return [`layer ${layer}, head ${head}`, ...(table === null ? [] : scoreLines(table, layer, head))];
+    const t = this.host.traits();
+    const weighted = valueWeightedOn(t) && atlasReady(t) ? ["thumbnail value-weighted"] : [];
+    return [`layer ${layer}, head ${head}`, ...weighted, ...(table === null ? [] : scoreLines(table, layer, head))];
   }
 
   /** The ablation and patching sections. */
@@ -177,6 +196,7 @@ export class PanelBinding {
     const canRun = this.host.session.canRun(t);
     const running = t.status === "running";
     const selected = { layer: t.layer, head: t.head };
+    this.side.generate.update(canRun, running);
     this.side.ablate.update({
       selected,
       applied: ablationOf(t)?.heads ?? [],

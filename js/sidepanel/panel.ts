@@ -7,16 +7,27 @@ import { AtlasView, type AtlasEvents } from "../renderers/atlas";
 import { h } from "../renderers/dom";
 import type { Palette } from "../renderers/palette";
 import { AblatePanel, type AblateEvents } from "./ablate";
+import { DisplayOptions } from "./display";
+import { GenerateControl } from "./generate";
 import { HistoryList } from "./history";
 import { KnownHeadsPanel } from "./known";
 import { PatchPanel, type PatchEvents } from "./patch";
 import { PromptBox } from "./prompt";
 import { ScorePanel, type ScoreEvents } from "./scores";
+import { ValueWeightedOption } from "./value-weighted";
 import { ActionError, type ActionOrigin } from "./status";
 
 export interface InterventionEvents {
   readonly ablate: AblateEvents;
   readonly patch: PatchEvents;
+}
+
+/** Generation under the prompt box, and the display options. */
+export interface ViewEvents {
+  generate(count: number | string): void;
+  hideBos(on: boolean): void;
+  /** The "value-weighted" display option was switched (docs/value-weighted.md). */
+  valueWeighted?(on: boolean): void;
 }
 
 export class SidePanel {
@@ -28,6 +39,9 @@ export class SidePanel {
   readonly known: KnownHeadsPanel;
   readonly ablate: AblatePanel;
   readonly patch: PatchPanel;
+  readonly generate: GenerateControl;
+  readonly display: DisplayOptions;
+  readonly valueWeighted: ValueWeightedOption;
   /** Error lines under the controls whose kernel action failed. */
   private readonly errors: Record<ActionOrigin, ActionError>;
 
@@ -38,6 +52,7 @@ export class SidePanel {
     interventions: InterventionEvents,
     idPrefix: string,
     palette: Palette,
+    viewEvents: ViewEvents,
   ) {
     this.el = h("aside", "hs-side");
     this.atlas = new AtlasView(atlasEvents, palette);
@@ -47,12 +62,16 @@ export class SidePanel {
     this.known = new KnownHeadsPanel((ref) => atlasEvents.select(ref));
     this.ablate = new AblatePanel(interventions.ablate, idPrefix);
     this.patch = new PatchPanel(interventions.patch, idPrefix, palette);
+    this.generate = new GenerateControl((count) => viewEvents.generate(count), idPrefix);
+    this.display = new DisplayOptions((on) => viewEvents.hideBos(on), idPrefix);
+    this.valueWeighted = new ValueWeightedOption((on) => viewEvents.valueWeighted?.(on), idPrefix);
+    this.display.el.append(this.valueWeighted.el);
     const atlasSection = h("section", "hs-atlas-section");
     atlasSection.append(h("div", "hs-section-title", "Heads"), this.atlas.el);
-    this.el.append(atlasSection, this.known.el, this.scores.el, this.prompt.el, this.history.el, this.ablate.el, this.patch.el);
+    this.el.append(atlasSection, this.display.el, this.known.el, this.scores.el, this.prompt.el, this.generate.el, this.history.el, this.ablate.el, this.patch.el);
     const runError = new ActionError();
     this.prompt.el.append(runError.el);
-    this.errors = { run: runError, probe: this.scores.error, scores: this.scores.error, ablate: this.ablate.error, patch: this.patch.error };
+    this.errors = { run: runError, probe: this.scores.error, scores: this.scores.error, ablate: this.ablate.error, patch: this.patch.error, generate: this.generate.error };
     // an opened section scrolls into the panel's view (the panel scrolls inside a wide widget)
     for (const section of [this.history.el, this.ablate.el, this.patch.el]) {
       section.addEventListener("toggle", () => {

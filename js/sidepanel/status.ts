@@ -70,7 +70,7 @@ export class StatusLine {
 }
 
 /** The side-panel actions that can fail in the kernel. */
-export type ActionOrigin = "run" | "probe" | "scores" | "ablate" | "patch";
+export type ActionOrigin = "run" | "probe" | "scores" | "ablate" | "patch" | "generate";
 
 /** What the tracker reads of the traits. */
 export interface ActionTraits {

@@ -2,7 +2,8 @@
 import { strongest, weight, type HeadPattern } from "../model/head";
 import { lossLine, noLossLine, type Ablation } from "../model/interventions";
 import { isolatedToken } from "../renderers/text";
-import { pairLines } from "../renderers/tooltip";
+import { pairLines, type PairContext } from "../renderers/tooltip";
+import { generatedSuffix } from "./generated";
 import { tooltipPair, type ViewState } from "./view-state";
 
 /**
@@ -16,13 +17,14 @@ export function tokenTooltip(
   pattern: HeadPattern | null,
   ablation: Ablation | null,
   byLoss: boolean,
+  context: PairContext = { generatedFrom: -1, weightNote: "" },
 ): string[] {
   const token = tokens[index] ?? "";
   if (byLoss && ablation !== null) return [lossLine(ablation, index, token) ?? noLossLine(index, token)];
   const p = pattern;
   const pair = p === null ? null : tooltipPair(state, (mode, i) => strongest(p, mode, i));
-  if (p === null || pair === null) return [`token ${index} ${isolatedToken(token)}`];
-  const [pairLine, weightLine] = pairLines(tokens, pair.query, pair.key, weight(p, pair.query, pair.key));
+  if (p === null || pair === null) return [`token ${index} ${isolatedToken(token)}${generatedSuffix(index, context.generatedFrom)}`];
+  const [pairLine, weightLine] = pairLines(tokens, pair.query, pair.key, weight(p, pair.query, pair.key), context);
   const anchored = state.focus !== null && state.focus !== index;
   const hint = anchored ? "" : state.mode === "query" ? " (strongest key)" : " (strongest query)";
   // the ablation's loss line for this token is in the effect panel under the tokens already

@@ -16,6 +16,7 @@ const ACTION_ORIGINS = {
   ablate: "ablate",
   clear_ablation: "ablate",
   patch: "patch",
+  generate: "generate",
 } as const satisfies Record<string, ActionOrigin>;
 
 export type ActionMessage = { type: keyof typeof ACTION_ORIGINS } & Record<string, unknown>;

@@ -20,6 +20,8 @@ export interface ViewState {
   readonly hoverToken: number | null;
   /** Pattern cell under the pointer. */
   readonly hoverCell: Cell | null;
+  /** Display option: key 0 (the model's BOS) hidden and rows renormalized (state/reweight). */
+  readonly hideBos: boolean;
 }
 
 export const initialViewState: ViewState = {
@@ -28,6 +30,7 @@ export const initialViewState: ViewState = {
   locked: false,
   hoverToken: null,
   hoverCell: null,
+  hideBos: false,
 };
 
 export function pointToken(s: ViewState, token: number): ViewState {
@@ -50,6 +53,10 @@ export function unlock(s: ViewState): ViewState {
 
 export function setMode(s: ViewState, mode: Mode): ViewState {
   return { ...s, mode };
+}
+
+export function setHideBos(s: ViewState, hideBos: boolean): ViewState {
+  return s.hideBos === hideBos ? s : { ...s, hideBos };
 }
 
 /** Hovering a pattern cell focuses its query token (query mode) or key token (key mode). */

@@ -88,6 +88,9 @@ class AttentionRun:
             self.causal_heads = np.zeros((0, 0), bool)
             self._n_heads = 0
         self._n_layers = len(reduced)
+        #: set by a run from a model (``headscope._value_weighted.ValueWeighting``): computes and
+        #: caches the value norms and thumbnails when first asked for
+        self._values: Any = None
         if any(c is None for c in self._compact) and recompute is None:  # (recompute_head is optional)
             raise ValueError("a run that keeps no compact form for some layers needs a way to recompute them")
 
@@ -117,6 +120,7 @@ class AttentionRun:
         cached = self._cached[1].nbytes if self._cached is not None else 0
         cached += self._cached_head[2].nbytes if self._cached_head is not None else 0
         cached += self._extra_bytes
+        cached += self._values.nbytes if self._values is not None else 0
         scores = sum(a.nbytes for a in self._scores.values()) + sum(a.nbytes for a in self._detect.values())
         return heads + cached + int(self.thumbs.nbytes) + scores
 
@@ -182,15 +186,45 @@ class AttentionRun:
         check_head(layer, 0, self.n_layers, self.n_heads)
         return self.compact(layer).dequantize()
 
-    def head(self, layer: int, head: int) -> Float[np.ndarray, "query_pos key_pos"]:
+    def head(self, layer: int, head: int, *, value_weighted: bool = False) -> Float[np.ndarray, "query_pos key_pos"]:
         """One head's pattern ``[query_pos, key_pos]``, float32, decoded from the compact form.
 
         Every weight is within ``row max / 510`` of the model's (the row's largest weight over
         510, half a quantization step); above the diagonal of causal attention it is 0.
+
+        ``value_weighted=True``: each weight times its key's value norm (:meth:`value_norms`),
+        every row renormalized to sum to 1 (docs/value-weighted.md).
         """
         layer, head = check_head(layer, head, self.n_layers, self.n_heads)
         compact, index = self._one_head(layer, head)
-        return compact.dequantize(index).numpy()
+        pattern = compact.dequantize(index)
+        if value_weighted:
+            from ._value_weighted import value_weight
+
+            pattern = value_weight(pattern, torch.from_numpy(self.value_norms()[layer, head]))
+        return pattern.numpy()
+
+    def value_norms(self) -> Float[np.ndarray, "layer head key_pos"]:
+        """``‖v[key_pos] W_O[layer, head]‖`` for every head and key, float32 ``[layer, head,
+        key_pos]``: how much each position can write through each head (value bias included).
+
+        Computed on the first call (one forward pass that reads the value vectors) and cached.
+        Raises :class:`headscope.WeightsUnavailableError` for precomputed attention and for
+        models whose weights cannot be read here (a remote nnsight model)."""
+        return self._value_weighting().norms().copy()
+
+    def value_weighted_thumbs(self) -> np.ndarray:
+        """The atlas thumbnails of every value-weighted head, uint8 ``[layer, head, T, T]`` (as
+        :attr:`thumbs`); one more forward pass on the first call, then cached."""
+        return self._value_weighting().thumbs().copy()
+
+    def _value_weighting(self) -> Any:
+        if self._values is None:
+            from ._adapters.base import WeightsUnavailableError
+            from ._value_weighted import NO_MODEL
+
+            raise WeightsUnavailableError(NO_MODEL)
+        return self._values
 
     @property
     def pattern(self) -> Float[np.ndarray, "layer head query_pos key_pos"]:

@@ -30,7 +30,9 @@ WIRE_TRAITS = (
     "scores_run_id", "note", "known_heads", "ablation_heads", "ablation_method", "ablation_label", "ablation_run_id",
     "ablation_loss", "ablation_top_k", "ablation_top_tokens", "ablation_top_ids", "ablation_top_probs",
     "patch_clean", "patch_corrupted", "patch_metric", "patch_effect", "patch_id", "patch_progress",
-    "patch_summary", "binary_probe", "transport", "text_data",
+    "patch_summary", "binary_probe", "transport", "text_data", "generated_from", "bos_first",
+    "value_weighted", "value_weighted_reason", "value_norms", "value_norms_layer", "value_norms_run_id",
+    "atlas_value_weighted", "atlas_value_weighted_run_id",
 )  # fmt: skip
 #: Largest error of a decoded weight (docs/wire.md: scales[q] / 510 <= 1/510) plus display rounding.
 TOLERANCE = 1 / 255

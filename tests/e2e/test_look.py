@@ -314,8 +314,13 @@ def test_closed_sections_open_from_the_keyboard(host: Host, small_model: Any) ->
     ablate = root.locator(".hs-ablate")
     assert ablate.get_attribute("open") is None and root.locator(".hs-ablate-run").is_hidden()
     assert root.locator(".hs-patch").get_attribute("open") is None
-    # Tab from the Run button reaches the ablation section's title; Enter opens it, Space closes it
+    # Tab from the Run button passes the Generate count and button, then reaches the ablation
+    # section's title; Enter opens it, Space closes it
     root.locator(".hs-run").focus()
+    host.page.keyboard.press("Tab")
+    assert host.page.evaluate("document.activeElement.classList.contains('hs-generate-count')")
+    host.page.keyboard.press("Tab")
+    assert host.page.evaluate("document.activeElement.classList.contains('hs-generate-run')")
     host.page.keyboard.press("Tab")
     assert host.page.evaluate("document.activeElement.parentElement.classList.contains('hs-ablate')")
     host.page.keyboard.press("Enter")

@@ -31,6 +31,9 @@ from jaxtyping import Float, Int
 #: Called with ``(layer, pattern [batch, head, query_pos, key_pos])`` as each layer is produced;
 #: what it returns is what the capture keeps of that layer (see :meth:`ModelAdapter.capture`).
 PatternFn = Callable[[int, torch.Tensor], Any]
+#: Called with ``(layer, values [batch, pos, head, d_head])``, each query head's value vectors
+#: (grouped-query heads repeated), bias included; what it returns is kept for that layer.
+ValuesFn = Callable[[int, torch.Tensor], Any]
 #: Called with a layer's ``z [batch, pos, head, d_head]``; returns a replacement or ``None``.
 ZFn = Callable[[torch.Tensor], "torch.Tensor | None"]
 
@@ -141,6 +144,18 @@ class ModelAdapter(abc.ABC):
         W_O[h]`` (plus biases). Grouped-query models repeat each value head for its group.
         Raises :class:`WeightsUnavailableError` with the reason where the weights cannot be read."""
         raise WeightsUnavailableError(self.weights_unavailable() or "no weights")
+
+    def capture_values(
+        self, ids: Int[torch.Tensor, "batch pos"], layers: Sequence[int], on_values: ValuesFn
+    ) -> dict[int, Any]:
+        """Run the model on ``ids`` and call ``on_values(layer, values)`` for each of ``layers``
+        with its value vectors ``[batch, pos, head, d_head]`` (one per query head: grouped-query
+        models repeat each value head for its group; the value bias included where the model
+        has one), on the layer's device. Return ``{layer: what on_values returned}``. The pass
+        may stop after the last of ``layers``. Used for value-weighted attention only, on demand
+        (``headscope._value_weighted``), never by a plain run. Raises
+        :class:`WeightsUnavailableError` where the values cannot be read (a remote model)."""
+        raise WeightsUnavailableError(self.weights_unavailable() or f"the {self.kind} adapter cannot capture value vectors")
 
     def embedding(self) -> Float[torch.Tensor, "vocab d_model"]:
         """``W_E``: the token embedding matrix as stored (no positional embedding, no scaling)."""

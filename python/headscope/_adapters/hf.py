@@ -25,7 +25,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from .base import ModelAdapter, PatternFn, StopForward, WeightsUnavailableError, ZFn, tokenizer_vocab
+from .base import ModelAdapter, PatternFn, StopForward, ValuesFn, WeightsUnavailableError, ZFn, tokenizer_vocab
 from .transformer_lens import repeat_groups
 
 _LAYER_LISTS = ("model.layers", "transformer.h", "model.decoder.layers", "gpt_neox.layers", "transformer.layers")
@@ -268,6 +268,45 @@ class HFAdapter(ModelAdapter):
                     return self._forward(ids), kept
                 except StopForward:
                     return None, kept
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def capture_values(self, ids: torch.Tensor, layers: Sequence[int], on_values: ValuesFn) -> dict[int, Any]:
+        """Value vectors from a forward hook on each layer's value projection: ``v_proj``'s
+        output ``[batch, pos, kv_head * d_head]`` (its bias included), or the V third of GPT-2's
+        fused ``c_attn`` output; viewed per head and repeated for grouped-query heads. Runs in
+        the model's own attention implementation and stops after the last layer asked."""
+        kept: dict[int, Any] = {}
+        last = max(layers)
+        d_head, n_heads = self.d_head, self.n_heads
+
+        def hook(layer: int, layout: str) -> Any:
+            def call(module: Any, args: Any, output: Any) -> None:
+                out = output[0] if isinstance(output, tuple) else output
+                if layout == "conv1d":  # q, k, v side by side
+                    out = out[..., 2 * n_heads * d_head :]
+                v = out.reshape(*out.shape[:-1], -1, d_head)  # [batch, pos, kv_head, d_head]
+                if v.shape[2] != n_heads:
+                    v = repeat_groups(v.transpose(0, 2), n_heads).transpose(0, 2)
+                kept[layer] = on_values(layer, v)
+                if layer == last:
+                    raise StopForward
+
+            return call
+
+        modules = []
+        for i in layers:
+            _, layout = self._value_weight(i)  # raises WeightsUnavailableError for an unknown layout
+            attn = self.attention[i]
+            modules.append((attn.v_proj if layout == "linear" else attn.c_attn, hook(i, layout)))
+        handles = [module.register_forward_hook(fn) for module, fn in modules]
+        try:
+            try:
+                self._forward(ids)
+            except StopForward:
+                pass
+            return kept
         finally:
             for handle in handles:
                 handle.remove()

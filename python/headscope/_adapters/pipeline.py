@@ -187,7 +187,7 @@ def run_token_ids(
             again = capture_reduced(adapter, ids, reducer, [layer], keep=lambda _: True)
             return again[layer].compact
 
-    return AttentionRun(
+    run = AttentionRun(
         str_tokens,
         [reduced[i] for i in range(n_layers)],
         prompt=prompt,
@@ -197,3 +197,7 @@ def run_token_ids(
         recompute_head=recompute_head,
         extra_bytes=extra,
     )
+    from .._value_weighted import ValueWeighting
+
+    run._values = ValueWeighting(adapter, token_ids.detach().cpu(), run.thumb_size)  # computes nothing yet
+    return run

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .base import ModelAdapter, PatternFn, WeightsUnavailableError, ZFn, check_not_meta, tokenizer_vocab
+from .base import ModelAdapter, PatternFn, ValuesFn, WeightsUnavailableError, ZFn, check_not_meta, tokenizer_vocab
 
 _REQUIRED = ("to_tokens", "to_str_tokens", "run_with_hooks")
 
@@ -181,6 +181,33 @@ class TransformerLensAdapter(ModelAdapter):
         w_v, w_o = attn.W_V.detach(), attn.W_O.detach()
         return repeat_groups(w_v, self.n_heads), w_o
 
+    def capture_values(self, ids: torch.Tensor, layers: Sequence[int], on_values: ValuesFn) -> dict[int, Any]:
+        """Value vectors from ``blocks.{layer}.attn.hook_v`` (``[batch, pos, kv_head, d_head]``,
+        ``b_V`` included), repeated per query head; the pass stops after the last layer asked."""
+        self._check_weights()
+        kept: dict[int, Any] = {}
+        n_heads = self.n_heads
+
+        def hook(layer: int) -> Callable[..., None]:
+            def call(v: torch.Tensor, hook: Any) -> None:
+                v = v if v.ndim == 4 else v[None]
+                if v.shape[2] != n_heads:  # grouped-query attention
+                    v = repeat_groups(v.transpose(0, 2), n_heads).transpose(0, 2)
+                kept[layer] = on_values(layer, v)
+
+            return call
+
+        hooks = [(v_hook(i), hook(i)) for i in layers]
+        last = max(layers)
+        if last + 1 < self.n_layers:
+            try:
+                self.model.run_with_hooks(ids, fwd_hooks=hooks, stop_at_layer=last + 1)
+                return kept
+            except TypeError:  # a model without stop_at_layer runs to the end
+                kept.clear()
+        self.model.run_with_hooks(ids, fwd_hooks=hooks)
+        return kept
+
     def embedding(self) -> torch.Tensor:
         self._check_weights()
         return self.model.W_E.detach()
@@ -205,6 +232,11 @@ def repeat_groups(weights: torch.Tensor, n_heads: int) -> torch.Tensor:
     if n_kv <= 0 or n_heads % n_kv:
         raise WeightsUnavailableError(f"{n_kv} value heads do not divide {n_heads} query heads")
     return weights.repeat_interleave(n_heads // n_kv, dim=0)
+
+
+def v_hook(layer: int) -> str:
+    """The TransformerLens hook name of a layer's value vectors ``[batch, pos, kv_head, d_head]``."""
+    return f"blocks.{layer}.attn.hook_v"
 
 
 def z_hook(layer: int) -> str:

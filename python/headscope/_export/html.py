@@ -64,7 +64,7 @@ _JSON_TRAITS = (
     "tokens", "n_layers", "n_heads", "layer", "head", "thumb_size", "run_id", "prompt", "history",
     "model_name", "known_heads", "ablation_heads", "ablation_method", "ablation_label",
     "ablation_run_id", "ablation_top_k", "ablation_top_tokens", "patch_clean", "patch_corrupted",
-    "patch_metric", "patch_id", "patch_summary",
+    "patch_metric", "patch_id", "patch_summary", "generated_from", "bos_first",
 )  # fmt: skip
 #: Bytes traits carried compressed (``scores`` comes from the run, exact).
 _BYTES_TRAITS = ("atlas", "ablation_loss", "ablation_top_ids", "ablation_top_probs", "patch_effect")

@@ -16,7 +16,8 @@ from .._run import AttentionRun, check_head
 
 STATIC = pathlib.Path(__file__).parent.parent / "static"
 #: The bytes traits (docs/wire.md); under the text transport each is mirrored in ``text_data``.
-BYTES_TRAITS = ("atlas", "scores", "ablation_loss", "ablation_top_ids", "ablation_top_probs", "patch_effect")
+BYTES_TRAITS = ("atlas", "scores", "ablation_loss", "ablation_top_ids", "ablation_top_probs", "patch_effect",
+                "value_norms", "atlas_value_weighted")
 #: A constant bytes trait: a view that does not receive exactly these bytes is in a host that
 #: drops binary state (docs/wire.md, "Transport").
 BINARY_PROBE = b"hs\x01\xff"
@@ -62,6 +63,15 @@ class WidgetState(anywidget.AnyWidget):  # type: ignore[misc]
     note = traitlets.Unicode("").tag(sync=True)
     # heads with known roles, listed in the side panel: [{"role", "layer", "head"}, ...]
     known_heads = traitlets.List().tag(sync=True)
+    # value-weighted attention (docs/value-weighted.md): the toggle (both ways), why it is off
+    # limits ("" when it is not), the selected layer's value norms and the weighted atlas
+    value_weighted = traitlets.Bool(False).tag(sync=True)
+    value_weighted_reason = traitlets.Unicode("").tag(sync=True)
+    value_norms = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)
+    value_norms_layer = traitlets.Int(-1).tag(sync=True)
+    value_norms_run_id = traitlets.Int(0).tag(sync=True)
+    atlas_value_weighted = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)
+    atlas_value_weighted_run_id = traitlets.Int(0).tag(sync=True)
     # ablation (docs/wire.md): the heads, and the result on the current run
     ablation_heads = traitlets.List(traitlets.List(traitlets.Int())).tag(sync=True)
     ablation_method = traitlets.Unicode("").tag(sync=True)
@@ -80,6 +90,10 @@ class WidgetState(anywidget.AnyWidget):  # type: ignore[misc]
     patch_id = traitlets.Int(0).tag(sync=True)
     patch_progress = traitlets.Float(-1.0).tag(sync=True)
     patch_summary = traitlets.Unicode("").tag(sync=True)
+    # generation (docs/wire.md): position of the first generated token, -1 when none
+    generated_from = traitlets.Int(-1).tag(sync=True)
+    # whether token 0 is the BOS the model prepends (the view's "hide BOS" needs it)
+    bos_first = traitlets.Bool(False).tag(sync=True)
     # transport (docs/wire.md): "binary", or "text" once a view reports that its host drops
     # binary buffers; then every bytes trait is mirrored in text_data as base64
     binary_probe = traitlets.Bytes(BINARY_PROBE).tag(sync=True, **bytes_serialization)

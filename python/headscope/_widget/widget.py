@@ -14,7 +14,8 @@ from .._probe import ProbeResult, induction_probe
 from .._run import AttentionRun
 from .._scores import SCORE_NAMES
 from .._wire import encode_atlas
-from .interventions import Interventions
+from .generation import Generation
+from .value_weighted import ValueWeighted
 from .messages import error_text
 
 #: The fallback's mime types (``headscope._export.fallback``), shown by viewers without widgets.
@@ -25,7 +26,7 @@ HISTORY_SIZE = 20
 PROBE_LENGTH = 50
 
 
-class AttentionWidget(Interventions):
+class AttentionWidget(Generation, ValueWeighted):
     """Hoverable views of every attention head of one run, with a side panel.
 
     Build one with :func:`headscope.show` (a model and a prompt) or
@@ -182,7 +183,9 @@ class AttentionWidget(Interventions):
                 out.append(p)
         return out[:HISTORY_SIZE]
 
-    def _apply(self, run: AttentionRun, note: str = "", select: tuple[int, int] | None = None) -> None:
+    def _apply(
+        self, run: AttentionRun, note: str = "", select: tuple[int, int] | None = None, generated_from: int = -1
+    ) -> None:
         """Show ``run``: its tokens, atlas and ``run_id`` change together, in one message."""
         size, atlas = encode_atlas(run)
         shown = self._run or self._parked
@@ -200,11 +203,13 @@ class AttentionWidget(Interventions):
                 self.prompt = run.prompt
                 self.history = self._with_history(earlier)
                 self.model_name = run.model_name
+                self.generated_from, self.bos_first = generated_from, self._bos_first(run)
                 self.run_id += 1
                 self.status, self.error, self.note = "ready", "", note
         finally:
             self._applying = False
         self._follow_ablation(run)
+        self._follow_value_weighting()
 
     @traitlets.validate("prompt")
     def _valid_prompt(self, proposal: Any) -> str:
