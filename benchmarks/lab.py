@@ -14,6 +14,13 @@ and times: navigation to the kernel idle, Run All to the widget's tokens in the 
 All to the panel listing the widget with its docked side panel; then it runs the command
 ``headscope:next-head`` and waits for the output to follow. Prints one JSON line per repeat, with
 the JupyterLab version and the console's errors and warnings that name headscope.
+
+``--switch-tokens 1024`` then opens a second notebook that shows a random-weight model of GPT-2
+Small's geometry (``benchmarks/kernel.py``) on a prompt of that many tokens and times
+``--switches`` head switches through ``headscope:next-head``, each to a head the front end has
+not seen: from the command to the output's pattern view showing the new head drawn
+(``aria-busy`` false), and to the next animation frame. This is the uncached switch over
+Jupyter's own comm (binary buffers through the server's websocket), timed inside the page.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
@@ -78,11 +87,81 @@ def start(base: Path, python: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError((base / "server.log").read_text()[-3000:])
 
 
+SWITCHES = """async (n) => {
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
+  const out = document.querySelector('.jp-OutputArea-output .headscope');
+  const shown = (label) => {
+    const done = () => {
+      const p = out.querySelector('.hs-pattern');
+      const l = out.querySelector('.hs-head-label');
+      return p && l && l.textContent === label && p.getAttribute('aria-busy') === 'false';
+    };
+    return new Promise((resolve) => {
+      if (done()) return resolve(performance.now());
+      const o = new MutationObserver(() => { if (done()) { o.disconnect(); resolve(performance.now()); } });
+      o.observe(out, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
+  };
+  const rows = [];
+  for (let i = 0; i < n; i++) {
+    await frame();
+    const m = /layer (\\d+) · head (\\d+)/.exec(out.querySelector('.hs-head-label').textContent);
+    const want = `layer ${m[1]} · head ${Number(m[2]) + 1}`;
+    const t0 = performance.now();
+    const ready = shown(want);
+    await window.jupyterapp.commands.execute('headscope:next-head');
+    const drawn = await ready;
+    const painted = await frame();
+    rows.push({ drawn_ms: drawn - t0, painted_ms: painted - t0 });
+  }
+  return rows;
+}"""
+
+
+def switch_cell(n_tokens: int) -> str:
+    return "\n".join([
+        "import sys, torch",
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})",
+        "from kernel import bench_prompt, build_geometry",
+        "import headscope",
+        "torch.set_num_threads(2)",
+        f"model = build_geometry(12, 12, 64, 768, 3072, {n_tokens})",
+        f"w = headscope.show(model, bench_prompt({n_tokens}))",
+        "w",
+    ])
+
+
+def time_switches(browser: Any, url: str, folder: Path, n_tokens: int, switches: int) -> dict[str, Any]:
+    """Uncached head switches in a notebook showing GPT-2 Small's geometry at ``n_tokens``."""
+    write_notebook(folder / "switch.ipynb", switch_cell(n_tokens))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{url}/lab/tree/switch.ipynb?reset")
+    page.wait_for_function(KERNEL_IDLE, polling=100, timeout=120_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.locator(".jp-OutputArea-output .hs-pattern[aria-busy='false']").first.wait_for(timeout=600_000)
+    page.locator("#headscope-panel .hs-dock .hs-side").wait_for(timeout=120_000)
+    rows = page.evaluate(SWITCHES, switches)
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    page.close()
+    drawn = sorted(r["drawn_ms"] for r in rows)
+    painted = sorted(r["painted_ms"] for r in rows)
+    return {
+        "switch_tokens": n_tokens, "switches": len(rows),
+        "uncached_switch_drawn_ms": {"median": statistics.median(drawn), "min": drawn[0], "max": drawn[-1]},
+        "uncached_switch_painted_ms": {"median": statistics.median(painted), "min": painted[0], "max": painted[-1]},
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="notebooks opened one after another on one server")
     parser.add_argument("--jupyter-python", default=sys.executable)
+    parser.add_argument("--switch-tokens", type=int, default=0, help="time uncached head switches at this many tokens")
+    parser.add_argument("--switches", type=int, default=10, help="at most 11: heads 1-11 of layer 0")
     args = parser.parse_args()
+    if not 1 <= args.switches <= 11:
+        parser.error("--switches must be 1-11 (the heads after head 0 of layer 0)")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,6 +203,9 @@ def main() -> None:
                     }), flush=True)
                     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
                     page.close()
+                if args.switch_tokens:
+                    row = time_switches(browser, url, Path(tmp) / "notebooks", args.switch_tokens, args.switches)
+                    print(json.dumps(row), flush=True)
                 browser.close()
         finally:
             proc.terminate()
