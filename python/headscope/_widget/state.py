@@ -60,6 +60,8 @@ class WidgetState(anywidget.AnyWidget):  # type: ignore[misc]
     scores = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)
     scores_run_id = traitlets.Int(0).tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
+    # why the OV views and the copying score are unavailable (docs/ov.md); "" when they work
+    ov_unavailable = traitlets.Unicode("").tag(sync=True)
     # heads with known roles, listed in the side panel: [{"role", "layer", "head"}, ...]
     known_heads = traitlets.List().tag(sync=True)
     # ablation (docs/wire.md): the heads, and the result on the current run

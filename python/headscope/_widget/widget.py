@@ -16,6 +16,7 @@ from .._scores import SCORE_NAMES
 from .._wire import encode_atlas
 from .interventions import Interventions
 from .messages import error_text
+from .ov import OVViews
 
 #: The fallback's mime types (``headscope._export.fallback``), shown by viewers without widgets.
 FALLBACK_TYPES = ("image/png", "text/html")
@@ -25,7 +26,7 @@ HISTORY_SIZE = 20
 PROBE_LENGTH = 50
 
 
-class AttentionWidget(Interventions):
+class AttentionWidget(OVViews, Interventions):
     """Hoverable views of every attention head of one run, with a side panel.
 
     Build one with :func:`headscope.show` (a model and a prompt) or
@@ -56,6 +57,7 @@ class AttentionWidget(Interventions):
         self._apply(run)
         if adapter is not None:
             self.known_heads = known_heads_of(adapter)
+        self._init_ov()
 
     # --- public API -------------------------------------------------------------------
     @property
