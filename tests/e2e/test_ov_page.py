@@ -3,6 +3,7 @@ page, answered by the real Python widget of the built-in model."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,22 @@ def test_locking_a_token_shows_its_ov_lists_and_the_dla(host: Host) -> None:  # 
     expect(error).to_be_hidden()
     with_x = headscope.direct_logit_attribution(None, PROMPT, position, ["x"])
     assert rows(panel, ".hs-dla-entry")[1] == ("x", signed(float(with_x.values[1, 1, 0])))
+
+    # dark theme (as JupyterLab's): the lists follow the stylesheet's colours, light on dark
+    def brightness(selector: str, prop: str) -> float:
+        css = panel.locator(selector).first.evaluate(f"e => getComputedStyle(e).{prop}")
+        return sum(int(v) for v in re.findall(r"\d+", css)[:3]) / 3
+
+    assert brightness(".hs-ov-value", "color") < 80  # dark text on the light theme
+    host.page.evaluate("() => document.body.setAttribute('data-jp-theme-light', 'false')")
+    host.page.wait_for_function(
+        """() => {
+            const c = getComputedStyle(document.querySelector('#slot-a .hs-ov-value')).color;
+            return c.match(/\\d+/g).slice(0, 3).reduce((a, v) => a + Number(v), 0) / 3 > 180;
+        }"""
+    )
+    assert brightness(".hs-dla-input", "backgroundColor") < 80
+    host.page.evaluate("() => document.body.setAttribute('data-jp-theme-light', 'true')")
 
     # another head: both parts follow, for the same locked token and typed token
     w.head = 3
