@@ -10,7 +10,7 @@ import numpy as np
 
 from .._dla import attribute
 from .._ov import ov_top_tokens
-from .messages import Messages, _short_id, error_text
+from .messages import _short_id, error_text
 
 #: Tokens in each of the OV panel's lists.
 OV_K = 10
@@ -21,7 +21,8 @@ _MAX_TOKEN_CHARS = 200
 
 
 class OVViews:
-    """Mixed into :class:`AttentionWidget` before its message handling (a ``Messages``)."""
+    """Mixed into :class:`AttentionWidget` before its message handling (a ``Messages``), whose
+    ``_on_message`` looks handlers up in ``self._HANDLERS``."""
 
     _copying: np.ndarray | None = None
 
@@ -127,8 +128,8 @@ class OVViews:
             "position": position, "n_heads": int(flat.shape[1]), "norm": result.norm, "entries": entries,
         })
 
-    _HANDLERS: dict[str, Any] = {
-        **Messages._HANDLERS,
-        "request_ov": _on_request_ov,
-        "request_dla": _on_request_dla,
-    }
+    @property
+    def _HANDLERS(self) -> dict[str, Any]:  # noqa: N802 (the name Messages looks up)
+        """The handlers of the classes after this one in the widget's MRO, plus the OV requests
+        (read on each message, so that handlers other mixins add are kept)."""
+        return {**super()._HANDLERS, "request_ov": OVViews._on_request_ov, "request_dla": OVViews._on_request_dla}  # type: ignore[misc]
