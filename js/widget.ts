@@ -21,6 +21,7 @@ import { pairLines, Tooltip, type PairContext } from "./renderers/tooltip";
 import { actionForKey, notify, registry, type ViewAction, type ViewSummary } from "./registry";
 import { PanelBinding } from "./sidepanel/binding";
 import { Dock, markUsed } from "./sidepanel/dock";
+import { OVPanel } from "./sidepanel/ov";
 import { StatusLine } from "./sidepanel/status";
 import { runAction } from "./state/actions";
 import { markGenerated } from "./state/generated";
@@ -51,6 +52,8 @@ export class HeadscopeView {
   private readonly tokens: TokenView;
   private readonly pattern: PatternView;
   private readonly panel: PanelBinding;
+  /** The selected head's OV lists and logit attribution (sidepanel/ov), at the panel's end. */
+  private readonly ov: OVPanel;
   private readonly status = new StatusLine();
   private readonly header: HTMLElement;
   private readonly modeButtons: Record<Mode, HTMLButtonElement>;
@@ -155,6 +158,8 @@ export class HeadscopeView {
       },
       id,
     );
+    this.ov = new OVPanel(link.channel, id);
+    this.panel.side.el.append(this.ov.el);
     this.dock = new Dock({ root: this.root, body: this.body, side: this.panel.side.el, status: this.status.el });
     this.layout();
     this.store.subscribe((s, prev) => this.renderState(s, prev));
@@ -172,6 +177,7 @@ export class HeadscopeView {
     this.root.addEventListener("focusin", () => markUsed(this.root.id));
     this.root.addEventListener("pointerdown", () => markUsed(this.root.id));
     for (const name of TRAIT_NAMES) model.on(`change:${name}`, this.onChange);
+    model.on("change:ov_unavailable", this.onChange);
     this.themeWatch = watchTheme(this.root, () => this.repaintForTheme());
     this.sync();
   }
@@ -181,6 +187,8 @@ export class HeadscopeView {
     this.session.dispose();
     this.themeWatch.stop();
     for (const name of TRAIT_NAMES) this.model.off(`change:${name}`, this.onChange);
+    this.model.off("change:ov_unavailable", this.onChange);
+    this.ov.dispose();
     this.loader.dispose();
     this.pattern.dispose();
     this.panel.dispose();
@@ -250,6 +258,7 @@ export class HeadscopeView {
     this.requestHead();
     this.paintTokens();
     this.renderStatus();
+    this.renderOV();
     const summary = JSON.stringify(this.summary());
     if (summary !== this.summaryKey) {
       this.summaryKey = summary;
@@ -425,6 +434,20 @@ export class HeadscopeView {
     if (s.mode !== prev.mode) this.renderModes();
     if (s.focus !== prev.focus || s.mode !== prev.mode || s.locked !== prev.locked) this.paintTokens();
     this.pattern.setMarks(s);
+    if (s.locked !== prev.locked || s.focus !== prev.focus) this.renderOV();
+  }
+
+  /** The OV panel follows the head, the run and the locked token (never a hover alone). */
+  private renderOV(): void {
+    const t = this.traits;
+    const reason = this.model.get("ov_unavailable");
+    const unavailable = typeof reason === "string" ? reason : "";
+    const { locked, focus } = this.state;
+    this.ov.update({
+      runId: t.runId, layer: t.layer, head: t.head, tokens: t.tokens,
+      position: locked ? focus : null, canRun: this.session.canRun(t), unavailable,
+    });
+    this.ov.renderPickerNote(this.panel.side.scores.el, unavailable);
   }
 
   private renderModes(): void {

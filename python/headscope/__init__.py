@@ -12,8 +12,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._adapters.base import WeightsUnavailableError
+from ._dla import DLAResult
 from ._intervene import AblationResult, PatchResult
 from ._loading import ModelUnavailableError, load_model
+from ._ov import OVResult
 from ._probe import ProbeResult
 from ._run import AttentionRun, PatternTooLargeError
 from ._widget import AttentionWidget
@@ -144,6 +146,11 @@ def head_scores(
     without a valid target are treated, are in ``headscope._scores``. Runs without token ids
     (precomputed attention) compare token strings.
 
+    With a model (a widget that has one, or a model and a prompt) and ``convention="rows"``, the
+    result also holds ``copying``: the share of source tokens whose own logit is among the top 5
+    of the head's OV circuit (:func:`copying_scores`; from the weights alone, the same for every
+    prompt). It is left out where the weights cannot be read (a remote model).
+
     ``convention="rows"`` (the default) averages over the query rows that have a target, so a
     perfect head scores 1. ``convention="detect_head"`` returns TransformerLens
     ``detect_head(..., error_measure="mul")``'s values instead (previous-token, induction and
@@ -164,15 +171,16 @@ def head_scores(
         if prompt is not None:
             raise TypeError("pass a prompt only with a model; a widget or a run has its own")
         run = source.run_result if isinstance(source, AttentionWidget) else source
+        model = getattr(source, "_model", None) if isinstance(source, AttentionWidget) else None
     elif prompt is None:
         raise TypeError("head_scores(model, prompt) needs a prompt to run the model on")
     else:
         model = as_adapter(_resolve_model(source), tokenizer=tokenizer)
         run = run_model(model, prompt)
         if template is not None:
-            return _exact_with_template(model, run, template, convention)
+            return {**_exact_with_template(model, run, template, convention), **_copying_of(model, convention)}
     ids = run.score_ids()
-    result = run.head_scores(convention)
+    result = {**run.head_scores(convention), **_copying_of(model, convention)}
     if template is not None:
         causal = bool(run.causal_heads.all())
         targets = template_targets(template, ids, causal)  # checked before any layer is decoded
@@ -183,6 +191,66 @@ def head_scores(
             custom = [c * share for c in custom]
         result["custom"] = np.stack(custom)
     return result
+
+
+def _copying_of(model: Any, convention: str) -> dict[str, np.ndarray]:
+    """``{"copying": [layer, head]}`` for a model whose weights can be read, else ``{}``."""
+    if model is None or convention != "rows" or model.weights_unavailable():
+        return {}
+    from ._ov import copying_scores as copying
+
+    return {"copying": copying(model)}
+
+
+def copying_scores(model: Any = None, *, tokenizer: Any = None) -> np.ndarray:
+    """Every head's copying score, float32 ``[layer, head]``: the share of source tokens ``t``
+    whose own logit is among the 5 largest of the head's OV circuit row ``W_E[t] @ W_V @ W_O @
+    W_U`` (no LayerNorm, no biases). Over the whole vocabulary up to 4096 tokens, else over 256
+    evenly spaced token ids, each ranked against the whole vocabulary (docs/ov.md). Computed
+    once per model and cached. Raises :class:`WeightsUnavailableError` (with the reason) where
+    the weights cannot be read."""
+    from ._ov import copying_scores as copying
+
+    return copying(_resolve_model(model), tokenizer=tokenizer)
+
+
+def ov_top_tokens(
+    model: Any, layer: int, head: int, token: Any, k: int = 10, *, tokenizer: Any = None
+) -> OVResult:
+    """The tokens whose logits head ``head`` of ``layer`` raises and lowers most when it attends
+    fully to ``token``: the full OV circuit ``W_E[token] @ W_V[layer, head] @ W_O[layer, head]
+    @ W_U`` of Elhage et al. 2021, without LayerNorm or biases (computed as vector-matrix
+    products, never as the vocab × vocab matrix).
+
+    ``token`` is a string that is exactly one token (``" the"``; a string of several tokens is
+    an error that lists them) or a token id. ``model`` is anything :func:`show` takes (``None``:
+    the built-in model). Returns an :class:`OVResult` whose ``.raised`` and ``.lowered`` are
+    ``k`` ``(token_string, logit)`` pairs, strongest first. Raises ``ValueError``/``TypeError``
+    for a bad layer, head, token or ``k``, and :class:`WeightsUnavailableError` (saying why) for
+    a model whose weights cannot be read here, such as a remote nnsight model.
+    """
+    from ._ov import ov_top_tokens as top
+
+    return top(_resolve_model(model), layer, head, token, k, tokenizer=tokenizer)
+
+
+def direct_logit_attribution(
+    model: Any, prompt: Any, query_pos: int, tokens: Any = None, *, tokenizer: Any = None
+) -> DLAResult:
+    """Every head's direct contribution to the logits at ``query_pos`` of the token the model
+    predicts there and of each of ``tokens`` (strings of one token each, or ids):
+    ``norm_p(z_p[l, h] @ W_O[l, h]) · W_U[:, u]``, where ``norm_p`` is the final LayerNorm or
+    RMSNorm with its scale frozen at the value the model computed at ``query_pos`` (as
+    TransformerLens's ``apply_ln_to_stack``): the head's output is centred (LayerNorm only),
+    divided by that scale and multiplied by the norm's weight; biases are left out.
+
+    ``prompt`` is a string or token ids; ``query_pos`` may be negative (from the end). Returns a
+    :class:`DLAResult`: ``.targets`` (the predicted token first), ``.values`` float32
+    ``[target, layer, head]``, ``.of(token)``, ``.logits``. Raises as :func:`ov_top_tokens`.
+    """
+    from ._dla import direct_logit_attribution as dla
+
+    return dla(_resolve_model(model), prompt, query_pos, tokens, tokenizer=tokenizer)
 
 
 def _exact_with_template(model: Any, run: AttentionRun, template: Any, convention: str) -> dict[str, np.ndarray]:
@@ -284,6 +352,11 @@ def patch_heads(
 
 __all__ = [
     "AblationResult",
+    "DLAResult",
+    "OVResult",
+    "copying_scores",
+    "direct_logit_attribution",
+    "ov_top_tokens",
     "AttentionRun",
     "AttentionWidget",
     "ModelUnavailableError",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ModelAdapter, WeightsUnavailableError, check_budget, check_not_meta, check_token_ids, inference
+from .base import FinalNorm, ModelAdapter, WeightsUnavailableError, check_budget, check_not_meta, check_token_ids, inference
 from .pipeline import capture_patterns, capture_reduced, check_length, run_model, run_token_ids
 from .qk_store import QK_TOLERANCE, QKStore
 from .transformer_lens import (
@@ -80,6 +80,7 @@ def _is_hf(model: Any) -> bool:
 
 
 __all__ = [
+    "FinalNorm",
     "QK_TOLERANCE",
     "QKStore",
     "SUPPORTED",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -47,6 +48,22 @@ class StopForward(Exception):
 class WeightsUnavailableError(TypeError):
     """The model's weights cannot be read here (a remote model, an architecture whose value and
     output projections headscope cannot take apart per head); the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalNorm:
+    """The final norm (before the unembedding) as the model applied it on one run: the residual
+    ``x`` became ``weight * (x - mean(x) if centred else x) / scale (+ bias)``."""
+
+    #: ``[batch, pos]``: the divisor at each position (``sqrt(var + eps)`` for LayerNorm,
+    #: ``sqrt(mean(x²) + eps)`` for RMSNorm, 1 where the model has no final norm)
+    scale: torch.Tensor
+    #: ``[d_model]``: the elementwise factor γ as applied (Gemma's ``1 + w``), ``None``: none
+    weight: "torch.Tensor | None"
+    #: True for LayerNorm (the mean is subtracted first), False for RMSNorm
+    centred: bool
+    #: the norm in words, e.g. ``"LayerNorm ln_final"``
+    kind: str
 
 
 class ModelAdapter(abc.ABC):
@@ -165,6 +182,14 @@ class ModelAdapter(abc.ABC):
         """``W_U``: the matrix that maps the final residual (after the final norm) to logits,
         without its bias."""
         raise WeightsUnavailableError(self.weights_unavailable() or "no weights")
+
+    def run_with_final_norm(
+        self, ids: Int[torch.Tensor, "batch pos"], z_fns: Mapping[int, ZFn]
+    ) -> tuple[Float[torch.Tensor, "batch pos vocab"], FinalNorm]:
+        """:meth:`run_with_z` that also reads the final norm's scale at every position and its
+        weight (direct logit attribution). Raises :class:`WeightsUnavailableError` with the
+        reason where the norm cannot be read."""
+        raise WeightsUnavailableError(self.weights_unavailable() or f"the {self.kind} adapter cannot read the final norm")
 
     def check_layer(self, layer: Any) -> int:
         """``layer`` as an int in ``0 … n_layers - 1``; ``TypeError``/``ValueError`` otherwise."""

@@ -25,12 +25,23 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from .base import ModelAdapter, PatternFn, StopForward, ValuesFn, WeightsUnavailableError, ZFn, tokenizer_vocab
+from .base import (
+    FinalNorm,
+    ModelAdapter,
+    PatternFn,
+    StopForward,
+    ValuesFn,
+    WeightsUnavailableError,
+    ZFn,
+    tokenizer_vocab,
+)
 from .transformer_lens import repeat_groups
 
 _LAYER_LISTS = ("model.layers", "transformer.h", "model.decoder.layers", "gpt_neox.layers", "transformer.layers")
 _ATTENTION = ("self_attn", "attn", "attention", "self_attention")
 _OUT_PROJ = ("o_proj", "c_proj", "out_proj", "dense")
+_FINAL_NORMS = ("model.norm", "transformer.ln_f", "model.decoder.final_layer_norm", "gpt_neox.final_layer_norm",
+                "transformer.norm_f", "model.final_layernorm")
 
 
 def is_causal_lm(model: Any) -> bool:
@@ -181,6 +192,36 @@ class HFAdapter(ModelAdapter):
         if not isinstance(weight, torch.Tensor):
             raise WeightsUnavailableError(f"{type(self.model).__name__} has no output embedding (language-model head)")
         return weight.detach().T
+
+    def final_norm_module(self) -> tuple[str, torch.nn.Module]:
+        """The final norm's path and module; :class:`WeightsUnavailableError` when unknown."""
+        for dotted in _FINAL_NORMS:
+            module = _get(self.model, dotted)
+            if isinstance(module, torch.nn.Module):
+                return dotted, module
+        raise WeightsUnavailableError(
+            f"headscope found no final norm in {type(self.model).__name__} (looked for {', '.join(_FINAL_NORMS)})"
+        )
+
+    def run_with_final_norm(self, ids: torch.Tensor, z_fns: Mapping[int, ZFn]) -> tuple[torch.Tensor, FinalNorm]:
+        """``run_with_z`` plus a forward hook on the final norm that keeps its input and output.
+        The scale is computed from the input (LayerNorm: ``sqrt(var + eps)``, centred; RMSNorm:
+        ``sqrt(mean(x²) + eps)``) and checked: the weight times the normalized input (plus the
+        bias) must give the module's own output, with ``w`` or Gemma's ``1 + w``."""
+        path, module = self.final_norm_module()
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep(mod: Any, args: Any, output: Any) -> None:
+            seen["x"], seen["y"] = args[0].detach(), (output[0] if isinstance(output, tuple) else output).detach()
+
+        handle = module.register_forward_hook(keep)
+        try:  # plain hooks on the torch module, also for a local nnsight model (its module inside)
+            logits = HFAdapter.run_with_z(self, ids, z_fns)
+        finally:
+            handle.remove()
+        if "x" not in seen:
+            raise WeightsUnavailableError(f"the final norm {path} never ran")
+        return logits, _final_norm(path, module, seen["x"], seen["y"])
 
     # --- tokens -----------------------------------------------------------------------
     def _tok(self) -> Any:
@@ -333,6 +374,32 @@ class HFAdapter(ModelAdapter):
         finally:
             for handle in handles:
                 handle.remove()
+
+
+def _final_norm(path: str, module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> FinalNorm:
+    """The norm ``module`` applied to ``x`` giving ``y``, as scale, weight and centring."""
+    x32, y32 = x.float(), y.float()
+    centred = isinstance(module, torch.nn.LayerNorm) or "LayerNorm" in type(module).__name__
+    eps = next((float(getattr(module, a)) for a in ("eps", "variance_epsilon", "epsilon") if isinstance(getattr(module, a, None), float)), None)
+    if eps is None:
+        raise WeightsUnavailableError(f"the final norm {path} ({type(module).__name__}) has no eps headscope can read")
+    normed = x32 - x32.mean(-1, keepdim=True) if centred else x32
+    scale = (normed.pow(2).mean(-1) + eps).sqrt()
+    weight = getattr(module, "weight", None)
+    bias = getattr(module, "bias", None)
+    base = normed / scale[..., None]
+    candidates = [None] if not isinstance(weight, torch.Tensor) else [weight.detach().float(), 1 + weight.detach().float()]
+    for gamma in candidates:
+        rebuilt = base if gamma is None else base * gamma
+        if isinstance(bias, torch.Tensor):
+            rebuilt = rebuilt + bias.detach().float()
+        if torch.allclose(rebuilt, y32, atol=1e-3 * max(1.0, float(y32.abs().max())), rtol=1e-3):
+            kind = ("LayerNorm " if centred else "RMSNorm ") + path
+            return FinalNorm(scale, gamma, centred, kind)
+    raise WeightsUnavailableError(
+        f"headscope cannot reproduce the final norm {path} ({type(module).__name__}) as a LayerNorm or an "
+        "RMSNorm, so it cannot attribute logits to heads"
+    )
 
 
 def _saved_tokenizer(model: Any, name: str) -> Any:

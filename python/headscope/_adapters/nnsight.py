@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from .base import PatternFn, WeightsUnavailableError, ZFn
+from .base import FinalNorm, PatternFn, WeightsUnavailableError, ZFn
 from .hf import HFAdapter
 
 
@@ -81,6 +81,13 @@ class NNsightAdapter(HFAdapter):
         if self.remote:
             raise WeightsUnavailableError(self.weights_unavailable() or "")
         return super().unembedding()
+
+    def run_with_final_norm(self, ids: torch.Tensor, z_fns: Mapping[int, ZFn]) -> tuple[torch.Tensor, FinalNorm]:
+        """Locally the Hugging Face model inside runs with plain hooks; remotely the final norm
+        cannot be read here."""
+        if self.remote:
+            raise WeightsUnavailableError(self.weights_unavailable() or "")
+        return super().run_with_final_norm(ids, z_fns)
 
     @property
     def device(self) -> torch.device:

@@ -16,7 +16,16 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .base import ModelAdapter, PatternFn, ValuesFn, WeightsUnavailableError, ZFn, check_not_meta, tokenizer_vocab
+from .base import (
+    FinalNorm,
+    ModelAdapter,
+    PatternFn,
+    ValuesFn,
+    WeightsUnavailableError,
+    ZFn,
+    check_not_meta,
+    tokenizer_vocab,
+)
 
 _REQUIRED = ("to_tokens", "to_str_tokens", "run_with_hooks")
 
@@ -215,6 +224,43 @@ class TransformerLensAdapter(ModelAdapter):
     def unembedding(self) -> torch.Tensor:
         self._check_weights()
         return self.model.W_U.detach()
+
+    def run_with_final_norm(self, ids: torch.Tensor, z_fns: Mapping[int, ZFn]) -> tuple[torch.Tensor, FinalNorm]:
+        """``run_with_z`` plus the hook ``ln_final.hook_scale`` and the weight ``ln_final.w``
+        (absent when ``fold_ln`` folded it into ``W_U``; TransformerLens's
+        ``apply_ln_to_stack`` freezes the same scale)."""
+        norm_type = getattr(self.model.cfg, "normalization_type", None)
+        ln = getattr(self.model, "ln_final", None)
+        if norm_type is None or ln is None:  # no final norm: the residual is unembedded as it is
+            logits = self.run_with_z(ids, z_fns)
+            return logits, FinalNorm(torch.ones(logits.shape[:2], device=logits.device), None, False, "none")
+        hooks = getattr(self.model, "hook_dict", None)
+        if hooks is not None and "ln_final.hook_scale" not in hooks:
+            raise WeightsUnavailableError(f"{type(self.model).__name__} has no hook ln_final.hook_scale to read the final norm")
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep(scale: torch.Tensor, hook: Any) -> None:
+            seen["scale"] = scale.detach()
+
+        z_hooks = dict(z_fns)
+        fired: set[int] = set()
+
+        def z_hook_fn(layer: int) -> Callable[..., Any]:
+            def call(z: torch.Tensor, hook: Any) -> torch.Tensor | None:
+                fired.add(layer)
+                return z_hooks[layer](z)
+
+            return call
+
+        hooks_list = [(z_hook(i), z_hook_fn(i)) for i in sorted(z_hooks)] + [("ln_final.hook_scale", keep)]
+        logits = _logits(self.model.run_with_hooks(ids, fwd_hooks=hooks_list))
+        if "scale" not in seen or sorted(set(z_hooks) - fired):
+            raise WeightsUnavailableError("the hooks ln_final.hook_scale or blocks.{layer}.attn.hook_z never fired")
+        scale = seen["scale"]
+        scale = scale.reshape(scale.shape[0], scale.shape[1]) if scale.ndim == 3 else scale.reshape(1, -1)
+        weight = getattr(ln, "w", None)
+        centred = str(norm_type).upper().startswith("LN")
+        return logits, FinalNorm(scale, None if weight is None else weight.detach(), centred, f"{norm_type} ln_final")
 
     def qk_store(self) -> "QKStore | None":
         from .qk_store import QKStore

@@ -190,6 +190,10 @@ class Messages(WidgetState):
         return patterns + sum(len(t) for t in traits) + text
 
     # --- answers ---------------------------------------------------------------------------
+    def _weight_scores(self) -> dict[str, Any]:
+        """Scores from the model's weights (``_widget.ov``: copying); none here."""
+        return {}
+
     def _on_probe(self, _content: dict[str, Any]) -> None:
         self.probe()  # type: ignore[attr-defined]
 
@@ -199,7 +203,7 @@ class Messages(WidgetState):
             return
         run = self._unpark()
         try:
-            scores = run.head_scores()
+            scores = {**run.head_scores(), **self._weight_scores()}
         except Exception as exc:  # the panel shows it; the kernel lives on
             self.error = f"scores failed: {error_text(exc)}"
             return

@@ -61,6 +61,8 @@ class WidgetState(anywidget.AnyWidget):  # type: ignore[misc]
     scores = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)
     scores_run_id = traitlets.Int(0).tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
+    # why the OV views and the copying score are unavailable (docs/ov.md); "" when they work
+    ov_unavailable = traitlets.Unicode("").tag(sync=True)
     # heads with known roles, listed in the side panel: [{"role", "layer", "head"}, ...]
     known_heads = traitlets.List().tag(sync=True)
     # value-weighted attention (docs/value-weighted.md): the toggle (both ways), why it is off

@@ -17,6 +17,7 @@ from .._wire import encode_atlas
 from .generation import Generation
 from .value_weighted import ValueWeighted
 from .messages import error_text
+from .ov import OVViews
 
 #: The fallback's mime types (``headscope._export.fallback``), shown by viewers without widgets.
 FALLBACK_TYPES = ("image/png", "text/html")
@@ -26,7 +27,7 @@ HISTORY_SIZE = 20
 PROBE_LENGTH = 50
 
 
-class AttentionWidget(Generation, ValueWeighted):
+class AttentionWidget(OVViews, Generation, ValueWeighted):
     """Hoverable views of every attention head of one run, with a side panel.
 
     Build one with :func:`headscope.show` (a model and a prompt) or
@@ -57,6 +58,7 @@ class AttentionWidget(Generation, ValueWeighted):
         self._apply(run)
         if adapter is not None:
             self.known_heads = known_heads_of(adapter)
+        self._init_ov()
 
     # --- public API -------------------------------------------------------------------
     @property
