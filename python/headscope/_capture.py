@@ -226,6 +226,7 @@ class Reducer:
         self_rows = torch.as_tensor(self._self_rows, device=device)
         packed_size = tril_size(n) if self.causal else n * n
         values = torch.empty((n_heads, packed_size if keep else 0), dtype=torch.uint8, device=device)
+        pool = BlockPool(n_heads, n, self.thumb, step, device)
         tril = self.causal  # decided before the data for a causal model; else after the check
         bad = False
         blocks: list[tuple[int, int]] = [(a, min(a + step, n)) for a in range(0, n, step)]
@@ -241,7 +242,7 @@ class Reducer:
             lo, hi = float(visible.amin()), float(high.max())
             if b < n:  # the keys right of the block's square (a view, no copy)
                 right = block[:, :, b:]
-                r_lo, r_hi = (float(x) for x in torch.aminmax(right))  # one pass
+                r_hi, r_lo = float(right.amax()), float(right.amin())  # (aminmax would copy the view)
                 lo, hi = min(lo, r_lo), max(hi, r_hi)
                 if r_hi > 0:  # which heads have weight there (rare: a masked softmax gives 0)
                     above = torch.maximum(above, right.amax(dim=(1, 2)).clamp(0.0, 1.0))
@@ -274,6 +275,7 @@ class Reducer:
             self._target_masses(block, a, b, masses)
             if keep:
                 pack_rows(values, visible, high, a, b, self.causal)
+            pool.add(block, a, cols)
             del block, visible
         # validation over the whole layer
         total_bad = (sums > 1 + tolerance) if self.partial_rows else (sums - 1).abs() > tolerance
@@ -317,7 +319,7 @@ class Reducer:
             scores["entropy"] = (entropy[:, 1:] / visible_keys.log()).mean(-1).cpu()
         else:
             scores["entropy"] = nan
-        thumbs = _thumbnails(p, self.thumb)
+        thumbs = pool.finish() if pool.size != n else _thumbnails(p, self.thumb)
         return ReducedLayer(
             thumbs=thumbs,
             scores={k: scores[k].numpy().astype(np.float32) for k in ROW_SCORES},
@@ -401,6 +403,43 @@ def _causal_tolerance() -> float:
     from ._run import _CAUSAL_TOLERANCE
 
     return _CAUSAL_TOLERANCE
+
+
+class BlockPool:
+    """Atlas thumbnails built block by block of query rows, as :func:`_thumbnails` would from the
+    whole layer (the same bins, the same bytes). Max-pooling is separable: where the bins are
+    equal and whole blocks of rows fill them (``n`` a multiple of ``T``, blocks a multiple of a
+    bin's height), each block's rows are pooled into their bins as the block passes (a
+    reduction along contiguous keys), and the keys at the end; otherwise each block's rows are
+    pooled over keys, and the rows at the end."""
+
+    def __init__(self, n_heads: int, n: int, size: int, step: int, device: torch.device) -> None:
+        self.n = n
+        self.size = size
+        self.height = n // size
+        self.by_rows = n % size == 0 and step % self.height == 0
+        shape = (n_heads, size, n) if self.by_rows else (n_heads, n, size)
+        self.pooled = torch.zeros(shape, dtype=torch.float32, device=device)
+
+    def add(self, block: Float[torch.Tensor, "head rows key_pos"], a: int, cols: int) -> None:
+        """Pool rows ``a:a + rows``. Keys from ``cols`` on hold nothing a thumbnail shows (a
+        causal row's right part, checked to be at most 1e-4: it rounds to 0 of 255), so they
+        are not read where the bins allow it."""
+        n_heads, rows = int(block.shape[0]), int(block.shape[1])
+        if self.by_rows:
+            h = self.height
+            part = block[:, :, :cols].reshape(n_heads, rows // h, h, cols).amax(2)
+            self.pooled[:, a // h : (a + rows) // h, :cols] = part
+        else:
+            self.pooled[:, a : a + rows] = F.adaptive_max_pool1d(block, self.size)
+
+    def finish(self) -> UInt8[np.ndarray, "head T T"]:
+        n, size, pooled = self.n, self.size, self.pooled
+        if self.by_rows:
+            pooled = pooled.reshape(pooled.shape[0], size, size, n // size).amax(-1)
+        else:
+            pooled = F.adaptive_max_pool1d(pooled.transpose(1, 2), size).transpose(1, 2)
+        return (pooled.clamp(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu().numpy()
 
 
 def _thumbnails(pattern: torch.Tensor, size: int) -> np.ndarray:

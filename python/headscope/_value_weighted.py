@@ -27,13 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from jaxtyping import Float, UInt8
 
 from ._adapters.base import ModelAdapter, WeightsUnavailableError
-
-#: Query rows weighted at a time for the thumbnails (all heads of a layer together).
-_BLOCK_ELEMENTS = 2 * 1024 * 1024
+from ._capture import BLOCK_ELEMENTS, BlockPool, _thumbnails
 
 
 def value_weight(
@@ -81,14 +78,13 @@ def weighted_thumbnails(pattern: torch.Tensor, norms: torch.Tensor, size: int) -
     queries. Never holds a weighted copy of the whole layer."""
     n_heads, n, _ = (int(s) for s in pattern.shape)
     norms = norms.to(pattern.device, torch.float32)
-    step = max(1, _BLOCK_ELEMENTS // max(1, n_heads * n))
-    rows = []
+    if size == n:
+        return _thumbnails(value_weight(pattern, norms), size)
+    step = max(1, min(128, BLOCK_ELEMENTS // max(1, n_heads * n)))
+    pool = BlockPool(n_heads, n, size, step, pattern.device)
     for a in range(0, n, step):
-        block = value_weight(pattern[:, a : a + step], norms)
-        rows.append(block if size == n else F.adaptive_max_pool1d(block, size))
-    by_row = torch.cat(rows, dim=1)  # [head, query_pos, T]
-    pooled = by_row if size == n else F.adaptive_max_pool1d(by_row.transpose(1, 2), size).transpose(1, 2)
-    return (pooled.clamp(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu().numpy()
+        pool.add(value_weight(pattern[:, a : a + step], norms), a, n)
+    return pool.finish()
 
 
 def compute_value_weighted_thumbs(

@@ -120,6 +120,18 @@ def test_thumbnails_equal_max_pooling_of_the_floats(n, causal, small_blocks) -> 
     np.testing.assert_array_equal(np.frombuffer(atlas, np.uint8).reshape(2, 2, size, size), expected)
 
 
+@pytest.mark.parametrize(("n", "block_rows", "by_rows"), [(128, 4, True), (256, 128, True), (192, 128, False), (128, 3, False)])
+def test_thumbnails_pooled_by_blocks_equal_max_pooling(n, block_rows, by_rows, monkeypatch) -> None:
+    """Blocks of rows that fill whole bins pool their rows as they pass; others pool keys."""
+    monkeypatch.setattr(_capture, "BLOCK_ELEMENTS", 2 * n * block_rows)
+    assert _capture.BlockPool(2, n, 64, block_rows, torch.device("cpu")).by_rows == by_rows
+    att = causal_attention(1, 2, n, seed=4)
+    size, atlas = encode_atlas(make_run([str(i) for i in range(n)], att))
+    pooled = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(att[0]), size)
+    expected = (pooled * 255).round().to(torch.uint8).numpy()
+    np.testing.assert_array_equal(np.frombuffer(atlas, np.uint8).reshape(2, size, size), expected)
+
+
 def test_thumbnails_shrink_with_the_head_count() -> None:
     assert _capture.thumb_size(1024, 144) == 64
     assert _capture.thumb_size(1024, 256) == 64

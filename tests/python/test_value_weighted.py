@@ -90,6 +90,7 @@ def test_value_weighted_thumbnails_pool_the_hand_weighted_pattern(tiny_model: An
 def test_thumbnails_pool_in_blocks_like_the_whole_layer(monkeypatch: Any) -> None:
     """Pooling block by block of query rows (separable max) equals pooling the whole layer,
     also when the side is smaller than the prompt."""
+    import headscope._capture as capture
     import headscope._value_weighted as vw
 
     rng = np.random.default_rng(1)
@@ -98,9 +99,10 @@ def test_thumbnails_pool_in_blocks_like_the_whole_layer(monkeypatch: Any) -> Non
     logits[:, np.triu(np.ones((n, n), dtype=bool), 1)] = -np.inf
     p = torch.from_numpy(logits).softmax(-1)
     norms = torch.from_numpy(rng.uniform(0.1, 3.0, size=(heads, n)).astype(np.float32))
-    monkeypatch.setattr(vw, "_BLOCK_ELEMENTS", heads * n * 7)  # blocks of 7 rows
-    got = vw.weighted_thumbnails(p, norms, 64)
-    np.testing.assert_array_equal(got, _thumbnails(value_weight(p, norms), 64))
+    for rows, size in ((7, 64), (6, 50)):  # 7-row blocks pool keys; 150 = 50 bins of 3 rows: rows
+        monkeypatch.setattr(vw, "BLOCK_ELEMENTS", heads * n * rows)
+        got = vw.weighted_thumbnails(p, norms, size)
+        np.testing.assert_array_equal(got, _thumbnails(value_weight(p, norms), size))
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama", "qwen2"])
