@@ -241,6 +241,15 @@ def inference(model: Any) -> Iterator[None]:
             model.train()
 
 
+def get_path(root: Any, dotted: str) -> Any:
+    """The attribute at ``dotted`` (``model.layers``) under ``root``, or ``None``."""
+    for part in dotted.split("."):
+        root = getattr(root, part, None)
+        if root is None:
+            return None
+    return root
+
+
 def check_not_meta(model: Any) -> None:
     """Refuse a model whose weights are on the meta device (shapes without values).
 
