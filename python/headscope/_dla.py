@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ._adapters import ModelAdapter, WeightsUnavailableError, as_adapter, check_length, check_token_ids
-from ._ov import token_id, token_strings
+from ._adapters.base import single_token_id
+from ._ov import token_strings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +102,7 @@ def attribute(adapter: ModelAdapter, ids: torch.Tensor, query_pos: Any, tokens: 
         raise ValueError(f"query_pos {int(query_pos)} is out of range: the prompt has positions 0-{n - 1}")
     if tokens is not None and (isinstance(tokens, (str, int)) or not isinstance(tokens, (list, tuple))):
         tokens = [tokens]  # one token given alone
-    named = [token_id(adapter, t, what=f"token {t!r}") for t in (tokens or [])]
+    named = [single_token_id(adapter, t) for t in (tokens or [])]
     zs: dict[int, torch.Tensor] = {}
 
     def reader(layer: int) -> Any:

@@ -34,6 +34,7 @@ import torch
 from jaxtyping import Float, Int
 
 from ._adapters import ModelAdapter, as_adapter, check_token_ids
+from ._adapters.base import single_token_id
 from ._run import check_head
 
 Head = tuple[int, int]
@@ -436,24 +437,7 @@ def ablate(
 
 def answer_id(model: ModelAdapter, answer: Any) -> int:
     """The token id of an answer given as a string that is exactly one token, or as an id."""
-    if isinstance(answer, (int, np.integer)) and not isinstance(answer, bool):
-        d_vocab, source = model.vocab_size()
-        if int(answer) < 0 or (d_vocab and int(answer) >= d_vocab):
-            valid = f"0-{d_vocab - 1} (the vocabulary has {d_vocab} tokens, {source})" if d_vocab else "0 or more"
-            raise ValueError(f"answer token id {int(answer)} is out of range: token ids must lie in {valid}")
-        return int(answer)
-    if not isinstance(answer, str):
-        raise TypeError(f"an answer token must be a string or a token id, got {type(answer).__name__}")
-    if answer == "":
-        raise ValueError("an answer token is empty: name the token, e.g. ' Mary'")
-    ids = model.to_ids(answer, prepend_bos=False).reshape(-1)
-    if ids.numel() != 1:
-        pieces = model.str_tokens(ids.cpu())
-        raise ValueError(
-            f"the answer {answer!r} is {ids.numel()} tokens ({pieces!r}), not one token; name a "
-            "single token (mind the leading space) or pass its id"
-        )
-    return int(ids[0])
+    return single_token_id(model, answer, what="answer")
 
 
 def _make_metric(

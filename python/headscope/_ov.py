@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ._adapters import ModelAdapter, WeightsUnavailableError, as_adapter
+from ._adapters.base import single_token_id
 
 #: A token counts as copied when its own logit is among this many of its OV row's largest.
 COPY_TOP_K = 5
@@ -61,28 +62,6 @@ class OVResult:
             f"OVResult(layer {self.layer}, head {self.head}, attending to {self.token!r} (id {self.token_id})\n"
             f"  raised:  {items(self.raised)}\n  lowered: {items(self.lowered)})"
         )
-
-
-def token_id(adapter: ModelAdapter, token: Any, *, what: str = "token") -> int:
-    """``token`` as one token id: an int in the vocabulary, or a string that is exactly one
-    token (without BOS). ``TypeError``/``ValueError`` naming the problem otherwise."""
-    size, source = adapter.vocab_size()
-    if isinstance(token, (bool, np.bool_)):
-        raise TypeError(f"the {what} must be a token string or an int id, got a bool")
-    if isinstance(token, (int, np.integer)):
-        if int(token) < 0 or (size and int(token) >= size):
-            valid = f"0-{size - 1} ({source})" if size else "0 or more"
-            raise ValueError(f"token id {int(token)} is out of range: ids lie in {valid}")
-        return int(token)
-    if not isinstance(token, str):
-        raise TypeError(f"the {what} must be a token string or an int id, got {type(token).__name__}")
-    if token == "":
-        raise ValueError(f"the {what} is empty: give one token, e.g. ' the'")
-    ids = [int(i) for i in adapter.to_ids(token, prepend_bos=False).reshape(-1).tolist()]
-    if len(ids) != 1:
-        pieces = ", ".join(repr(s) for s in token_strings(adapter, ids)) if ids else "none"
-        raise ValueError(f"{token!r} is {len(ids)} tokens, not one: {pieces}")
-    return ids[0]
 
 
 def token_strings(adapter: ModelAdapter, ids: Any) -> list[str]:
@@ -126,7 +105,7 @@ def ov_top_tokens(
     layer, head = check_head(adapter, layer, head)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
-    tid = token_id(adapter, token)
+    tid = single_token_id(adapter, token)
     with torch.no_grad():
         row = ov_row(adapter, layer, head, tid)
     k = min(int(k), row.shape[0])

@@ -403,3 +403,30 @@ def test_a_rotary_model_keeps_its_heads_when_the_store_would_be_smaller(tiny_mod
     for layer in range(2):
         for head in range(4):
             assert_quantized_close(run.head(layer, head), floats[layer][head])
+
+
+def test_a_capture_ends_in_the_last_layer_it_needs(tiny_model) -> None:
+    """Stopping after the last layer's pattern skips the rest of that layer, the final norm and
+    the logits; the model's hooks are as before and it runs normally afterwards."""
+    from headscope._adapters import as_adapter
+
+    def hooks() -> list[tuple[str, int, int]]:
+        return [(n, len(m._forward_hooks), len(m._forward_pre_hooks)) for n, m in tiny_model.named_modules()
+                if m._forward_hooks or m._forward_pre_hooks]
+
+    adapter = as_adapter(tiny_model)
+    ids = tiny_model.to_tokens(PROMPT, truncate=False)
+    tiny_model(ids)  # (the bridge adds its own hooks on a first pass)
+    before = hooks()
+    seen: list[str] = []
+
+    def after(tensor: torch.Tensor, hook: Any) -> None:
+        seen.append(hook.name)
+
+    later = [("blocks.1.hook_attn_out", after), ("ln_final.hook_scale", after), ("hook_unembed", after)]
+    logits, kept = adapter.capture(ids, [0, 1], lambda layer, p: layer, stop_after=1, extra_hooks=later)
+    assert logits is None and kept == {0: 0, 1: 1} and seen == []
+    assert hooks() == before
+    full, _ = adapter.capture(ids, [0, 1], lambda layer, p: None, extra_hooks=later)
+    assert full is not None and full.shape[-1] == tiny_model.cfg.d_vocab
+    assert len(seen) == 3  # (they do fire on a whole pass; names are the bridge's aliases)

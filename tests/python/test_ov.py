@@ -231,7 +231,7 @@ def test_bad_layer_head_token_and_k_are_named(tiny_model: Any, builtin: Any) -> 
         headscope.ov_top_tokens(tiny_model, 1, 4, 5)
     with pytest.raises(ValueError, match=r"'ab' is 2 tokens, not one: 'a', 'b'"):
         headscope.ov_top_tokens(builtin, 1, 0, "ab")
-    with pytest.raises(ValueError, match="token id 259 is out of range: ids lie in 0-258"):
+    with pytest.raises(ValueError, match="token id 259 is out of range: token ids must lie in 0-258"):
         headscope.ov_top_tokens(builtin, 1, 0, 259)
     with pytest.raises(TypeError, match="token string or an int id, got float"):
         headscope.ov_top_tokens(builtin, 1, 0, 1.0)

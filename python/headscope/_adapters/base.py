@@ -337,6 +337,32 @@ def check_token_ids(source: Any, ids: Any, *, what: str = "prompt") -> torch.Ten
     )
 
 
+def single_token_id(adapter: ModelAdapter, token: Any, *, what: str = "token") -> int:
+    """``token`` as one token id: an int in the vocabulary, or a string that is exactly one
+    token (without BOS). ``TypeError``/``ValueError`` naming the problem otherwise; ``what``
+    names the argument in the message (``"answer"``, ``"token"``)."""
+    if isinstance(token, (bool, np.bool_)):
+        raise TypeError(f"the {what} must be a token string or an int id, got a bool")
+    if isinstance(token, (int, np.integer)):
+        size, source = adapter.vocab_size()
+        if int(token) < 0 or (size and int(token) >= size):
+            valid = f"0-{size - 1} (the vocabulary has {size} tokens, {source})" if size else "0 or more"
+            raise ValueError(f"{what} token id {int(token)} is out of range: token ids must lie in {valid}")
+        return int(token)
+    if not isinstance(token, str):
+        raise TypeError(f"the {what} must be a token string or an int id, got {type(token).__name__}")
+    if token == "":
+        raise ValueError(f"the {what} is empty: name one token, e.g. ' the'")
+    ids = [int(i) for i in adapter.to_ids(token, prepend_bos=False).reshape(-1).tolist()]
+    if len(ids) != 1:
+        pieces = ", ".join(repr(s) for s in adapter.str_tokens(torch.tensor(ids, dtype=torch.long))) if ids else "none"
+        raise ValueError(
+            f"{token!r} is {len(ids)} tokens, not one: {pieces}; name a single token (mind the leading "
+            "space) or pass its id"
+        )
+    return ids[0]
+
+
 def _vocab_of(source: Any) -> tuple[int, str]:
     if isinstance(source, ModelAdapter):
         return source.vocab_size()

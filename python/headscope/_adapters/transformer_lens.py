@@ -20,6 +20,7 @@ from .base import (
     FinalNorm,
     ModelAdapter,
     PatternFn,
+    StopForward,
     ValuesFn,
     WeightsUnavailableError,
     ZFn,
@@ -126,14 +127,25 @@ class TransformerLensAdapter(ModelAdapter):
         extra_hooks: Sequence[tuple[str, Callable[..., Any]]] = (),
     ) -> tuple[torch.Tensor | None, dict[int, Any]]:
         kept: dict[int, Any] = {}
+        # a pass that needs nothing after the last layer's pattern ends there: no attention
+        # output, MLP, final norm or logits ([pos, vocab]: the largest tensor of the pass) for
+        # that layer (stop_at_layer cannot stop inside the last layer)
+        raise_at = stop_after if stop_after is not None and stop_after + 1 == self.n_layers and stop_after in layers else None
 
         def hook(layer: int) -> Callable[..., None]:
             def call(pattern: torch.Tensor, hook: Any) -> None:
                 kept[layer] = on_pattern(layer, pattern if pattern.ndim == 4 else pattern[None])
+                if layer == raise_at:
+                    raise StopForward
 
             return call
 
         hooks = list(extra_hooks) + [(pattern_hook(i), hook(i)) for i in layers]
+        if raise_at is not None:
+            try:
+                return _logits(self.model.run_with_hooks(ids, fwd_hooks=hooks)), kept
+            except StopForward:
+                return None, kept
         if stop_after is not None and stop_after + 1 < self.n_layers:
             try:
                 self.model.run_with_hooks(ids, fwd_hooks=hooks, stop_at_layer=stop_after + 1)
