@@ -99,7 +99,7 @@ def compute_value_weighted_thumbs(
         return weighted_thumbnails(pattern[0].detach(), weights[layer], size)
 
     with adapter.inference():
-        _, out = adapter.capture(token_ids.reshape(1, -1).to(adapter.device), layers, on_pattern)
+        _, out = adapter.capture(token_ids.reshape(1, -1).to(adapter.device), layers, on_pattern, stop_after=layers[-1])
     return np.stack([out[layer] for layer in layers])
 
 

@@ -98,6 +98,16 @@ def test_capture_stops_after_the_last_layer_asked_for() -> None:
     adapter = as_adapter(model, tokenizer=tok)
     logits, kept = adapter.capture(adapter.to_ids(PROMPT)[None], [1], lambda layer, p: p.shape, stop_after=1)
     assert logits is None and list(kept) == [1] and kept[1][1] == 4
+    # the last layer too: the pass ends in its attention, before the language-model head
+    heads: list[int] = []
+    handle = model.lm_head.register_forward_hook(lambda *args: heads.append(1))
+    try:
+        logits, kept = adapter.capture(adapter.to_ids(PROMPT)[None], [0, 2], lambda layer, p: layer, stop_after=2)
+        assert logits is None and kept == {0: 0, 2: 2} and heads == []
+        logits, _ = adapter.capture(adapter.to_ids(PROMPT)[None], [0, 2], lambda layer, p: layer)
+        assert logits is not None and heads == [1]
+    finally:
+        handle.remove()
 
 
 def test_bos_follows_the_tokenizer() -> None:

@@ -178,7 +178,7 @@ class HFAdapter(HFWeights):
         stop_after: int | None = None,
     ) -> tuple[torch.Tensor | None, dict[int, Any]]:
         kept: dict[int, Any] = {}
-        last = stop_after if stop_after is not None and stop_after + 1 < self.n_layers else None
+        last = stop_after if stop_after is not None and stop_after < self.n_layers else None
 
         def hook(layer: int) -> Any:
             def call(module: Any, args: Any, output: Any) -> None:

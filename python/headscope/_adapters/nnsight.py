@@ -114,7 +114,7 @@ class NNsightAdapter(HFAdapter):
         import nnsight
 
         order = sorted(layers)  # nnsight reads modules in forward order
-        last = stop_after if stop_after is not None and stop_after + 1 < self.n_layers else None
+        last = stop_after if stop_after is not None and stop_after < self.n_layers else None
         paths = self._attention_paths
         lm = self.lm
         with self._request():
