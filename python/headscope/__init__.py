@@ -78,7 +78,8 @@ def show(
     that fit keep it, and a head of any other layer is computed again, exactly, when it is asked
     for: from that store where the check passes, else by running the model up to that layer
     (rotary models; that layer is then cached). Thumbnails and scores are always kept. 144 heads
-    at 1024 tokens take 76 MB, so the budget matters only for long prompts on large models.
+    at 1024 tokens take 76 MB (38 MB as attention inputs), so the budget matters only for long
+    prompts on large models.
 
     The widget holds the run while a view shows it; once its views are gone (its cell was run
     again) it drops it and computes it again if it is shown. ``w.close()`` ends the widget and
