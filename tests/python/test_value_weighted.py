@@ -217,6 +217,23 @@ def test_widget_sends_the_selected_layers_norms_and_the_weighted_atlas(tiny_mode
     )
 
 
+def test_a_parked_widget_drops_its_value_weighting_and_gets_it_back(tiny_model: Any) -> None:
+    w = headscope.show(tiny_model, PROMPT)
+    w.value_weighted = True
+    norms, atlas, run_id = w.value_norms, w.atlas_value_weighted, w.run_id
+    w._handle_custom_msg({"type": "view", "view": "a", "open": True})
+    w._handle_custom_msg({"type": "view", "view": "a", "open": False})
+    assert w.parked and w._held_bytes() == 0
+    assert (w.value_norms, w.atlas_value_weighted, w.value_norms_run_id) == (b"", b"", 0)
+    w._handle_custom_msg({"type": "view", "view": "b", "open": True})
+    w._handle_custom_msg({"type": "request_head", "request_id": "r-1", "layer": 0, "head": 0})
+    assert not w.parked and w.value_weighted and w.run_id == run_id
+    assert (w.value_norms, w.atlas_value_weighted) == (norms, atlas)
+    assert (w.value_norms_run_id, w.atlas_value_weighted_run_id) == (run_id, run_id)
+    assert w._held_bytes() >= len(norms) + len(atlas)
+    w.close()
+
+
 def test_text_transport_mirrors_the_new_bytes_traits(tiny_model: Any) -> None:
     import base64
 

@@ -22,7 +22,7 @@ import traitlets
 from .._adapters import run_token_ids
 from .._run import AttentionRun, check_head
 from .._wire import encode_atlas
-from .state import WidgetState
+from .state import BYTES_TRAITS, WidgetState
 
 #: Request ids and view ids the browser sends are echoed back; longer ones are refused.
 _MAX_ID = 64
@@ -185,7 +185,7 @@ class Messages(WidgetState):
         """Bytes of attention data the widget holds: patterns, atlas, scores, interventions."""
         run = self._run
         patterns = 0 if run is None else run.nbytes
-        traits = (self.atlas, self.scores, self.ablation_loss, self.ablation_top_ids, self.ablation_top_probs, self.patch_effect)
+        traits = [getattr(self, name) for name in BYTES_TRAITS]
         text = sum(len(v) for v in self.text_data.values() if isinstance(v, str))  # text transport
         return patterns + sum(len(t) for t in traits) + text
 

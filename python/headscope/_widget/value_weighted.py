@@ -48,6 +48,21 @@ class ValueWeighted(Interventions):
             with self._lock:
                 self._send_value_norms()
 
+    def _park(self) -> None:
+        """A parked run drops its value-weighting data too; it comes back with the run."""
+        super()._park()  # type: ignore[misc]
+        if self.parked:
+            with self.hold_sync():
+                self.value_norms, self.atlas_value_weighted = b"", b""
+                self.value_norms_layer, self.value_norms_run_id, self.atlas_value_weighted_run_id = -1, 0, 0
+
+    def _unpark(self) -> Any:
+        was_parked = self.parked
+        run = super()._unpark()  # type: ignore[misc]
+        if was_parked and self.value_weighted:
+            self._follow_value_weighting()
+        return run
+
     def _follow_value_weighting(self) -> None:
         """With the toggle on: the current run's norms for the selected layer, then its
         weighted atlas (each computed once per run and cached on it)."""
