@@ -64,7 +64,7 @@ def test_locking_a_token_shows_its_ov_lists_and_the_dla(host: Host) -> None:  # 
     box.press("Enter")
     error = panel.locator(".hs-dla-error")
     expect(error).to_be_visible()
-    expect(error).to_have_text("ValueError: 'xy' is 2 tokens, not one: 'x', 'y'; name a single token (mind the leading space) or pass its id")
+    expect(error).to_have_text("ValueError: the token 'xy' is 2 tokens ('x', 'y'), not one token; name a single token (mind the leading space) or pass its id")
     expect(panel.locator(".hs-dla-entry")).to_have_count(1)
     # one token: it is attributed too, and the error goes
     box.fill("x")

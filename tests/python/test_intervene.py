@@ -258,7 +258,7 @@ def test_bad_ablation_arguments(tiny_model) -> None:
 def test_patching_bad_input(tiny_model) -> None:
     with pytest.raises(ValueError, match=r"same number of tokens: clean has 11, corrupted has 12"):
         headscope.patch_heads(tiny_model, CLEAN, CORRUPTED + "d", answer=("d", "x"))
-    with pytest.raises(ValueError, match=r"' Mary' is 5 tokens, not one: .*; name a single token"):
+    with pytest.raises(ValueError, match=r"the answer ' Mary' is 5 tokens .* not one token"):
         headscope.patch_heads(tiny_model, CLEAN, CORRUPTED, answer=(" Mary", "x"))
     with pytest.raises(ValueError, match="the metric returned NaN or infinity on the clean prompt"):
         headscope.patch_heads(tiny_model, CLEAN, CORRUPTED, metric=lambda logits: logits[:, -1, 0] * float("nan"))

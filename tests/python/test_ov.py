@@ -229,7 +229,7 @@ def test_bad_layer_head_token_and_k_are_named(tiny_model: Any, builtin: Any) -> 
         headscope.ov_top_tokens(tiny_model, 2, 0, 5)
     with pytest.raises(ValueError, match="head 4 is out of range: layer 1 has heads 0-3"):
         headscope.ov_top_tokens(tiny_model, 1, 4, 5)
-    with pytest.raises(ValueError, match=r"'ab' is 2 tokens, not one: 'a', 'b'"):
+    with pytest.raises(ValueError, match=r"the token 'ab' is 2 tokens \('a', 'b'\), not one token"):
         headscope.ov_top_tokens(builtin, 1, 0, "ab")
     with pytest.raises(ValueError, match="token id 259 is out of range: token ids must lie in 0-258"):
         headscope.ov_top_tokens(builtin, 1, 0, 259)

@@ -50,7 +50,7 @@ def test_request_dla_gives_the_selected_head_and_its_rank(live: Any, recorder: A
 def test_bad_requests_get_error_replies_and_the_kernel_lives_on(live: Any, recorder: Any) -> None:
     cases = [
         ({"type": "request_dla", "request_id": "a", "layer": 1, "head": 0, "position": 3, "tokens": ["xy"]},
-         "dla_error", "'xy' is 2 tokens, not one: 'x', 'y'"),
+         "dla_error", "the token 'xy' is 2 tokens ('x', 'y'), not one token"),
         ({"type": "request_dla", "request_id": "b", "layer": 1, "head": 0, "position": 3, "tokens": "x"},
          "dla_error", "tokens must be a list"),
         ({"type": "request_ov", "request_id": "c", "layer": 5, "head": 0, "position": 3}, "ov_error", "layer"),

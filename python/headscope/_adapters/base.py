@@ -357,8 +357,8 @@ def single_token_id(adapter: ModelAdapter, token: Any, *, what: str = "token") -
     if len(ids) != 1:
         pieces = ", ".join(repr(s) for s in adapter.str_tokens(torch.tensor(ids, dtype=torch.long))) if ids else "none"
         raise ValueError(
-            f"{token!r} is {len(ids)} tokens, not one: {pieces}; name a single token (mind the leading "
-            "space) or pass its id"
+            f"the {what} {token!r} is {len(ids)} tokens ({pieces}), not one token; name a single token "
+            "(mind the leading space) or pass its id"
         )
     return ids[0]
 
