@@ -43,8 +43,9 @@ class AttentionRun:
     model's (the largest weight of the row, divided by 510: half a step of 255). Some layers
     keep no compact form: those over the run's memory budget, and on models whose heads a
     smaller store reproduces exactly (their attention input), every layer once that store is
-    smaller. Their heads are computed again on demand, from the store or by
-    running the model up to that layer (that layer is then cached). Build one with :func:`make_run` (precomputed attention) or the adapters.
+    smaller. Their heads are computed again on demand, from the store or by running the model
+    up to that layer (that layer is then cached). Build one with :func:`make_run` (precomputed
+    attention) or the adapters.
     """
 
     def __init__(
