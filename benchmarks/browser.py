@@ -149,6 +149,24 @@ class WidgetKernel:
         return {"state": self._diff(before)}
 
 
+@contextlib.contextmanager
+def checked_page(browser: Any, what: str, *, console: bool = True) -> Iterator[Any]:
+    """A page in a fresh browser context at :data:`VIEWPORT`; raises after the body when the
+    page threw (or, with ``console``, logged an error), so no figure comes from a broken page."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        if console:
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        yield page
+        if errors:
+            raise RuntimeError(f"{what} logged errors: {errors[:3]}")
+    finally:
+        context.close()
+
+
 def _switch_targets(n_layers: int, n_heads: int, count: int) -> list[tuple[int, int]]:
     """Distinct heads other than (0, 0), spread over the layers."""
     out: list[tuple[int, int]] = []
@@ -183,12 +201,7 @@ def headscope_page(browser: Any, base: str, widget: Any, repeats: int, switches:
     for _ in range(repeats):
         widget.layer, widget.head = 0, 0
         kernel = WidgetKernel(widget)
-        context = browser.new_context(viewport=VIEWPORT)
-        try:
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        with checked_page(browser, "the benchmark page") as page:
             page.expose_function("hsbKernelMessage", kernel.message)
             page.expose_function("hsbKernelSave", kernel.save)
             page.goto(f"{base}/benchmarks/host/index.html")
@@ -219,10 +232,6 @@ def headscope_page(browser: Any, base: str, widget: Any, repeats: int, switches:
                 assert s["text"].startswith(f"query {q} "), s
                 hover.append(s["painted_ms"])
                 hover_drawn.append(s["drawn_ms"])
-            if errors:
-                raise RuntimeError(f"the benchmark page logged errors: {errors[:3]}")
-        finally:
-            context.close()
     return {
         "first_paint_ms": stats(first),
         "first_paint_drawn_ms": stats(first_drawn),
@@ -270,11 +279,7 @@ def atlas_page(browser: Any, base: str, widget: Any, repeats: int, steps: int = 
     for _ in range(repeats):
         widget.layer, widget.head = 0, 0
         kernel = WidgetKernel(widget)
-        context = browser.new_context(viewport=VIEWPORT)
-        try:
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+        with checked_page(browser, "the benchmark page", console=False) as page:
             page.expose_function("hsbKernelMessage", kernel.message)
             page.expose_function("hsbKernelSave", kernel.save)
             page.goto(f"{base}/benchmarks/host/index.html")
@@ -287,10 +292,6 @@ def atlas_page(browser: Any, base: str, widget: Any, repeats: int, steps: int = 
                 painted.append(s["painted_ms"])
                 pattern.append(s["pattern_ms"])
                 in_view += bool(s["in_view"])
-            if errors:
-                raise RuntimeError(f"the benchmark page logged errors: {errors[:3]}")
-        finally:
-            context.close()
     return {
         "heads": [widget.n_layers, widget.n_heads],
         "tokens": len(widget.tokens),

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import headscope
+from benchmarks.export import peaked_layers
 from headscope._export import html as _export
 from headscope._run import make_run
 from headscope._widget import AttentionWidget
@@ -172,20 +173,6 @@ def test_a_model_run_exports_and_keeps_its_note_after_the_no_kernel_one(tmp_path
 
 
 # --- budgets (byte counts are deterministic) -------------------------------------------------
-
-
-def peaked_layers(n_layers: int, n_heads: int, n: int, seed: int = 0) -> list[np.ndarray]:
-    """Causal softmax rows of logits ~ N(0, 3^2): as peaked as real heads."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n_layers):
-        logits = rng.standard_normal(size=(n_heads, n, n), dtype=np.float32) * np.float32(3.0)
-        logits[:, ~np.tri(n, dtype=bool)] = -np.inf
-        logits -= logits.max(-1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(-1, keepdims=True)
-        out.append(logits)
-    return out
 
 
 def test_budget_144_heads_of_1024_tokens_under_24_mb() -> None:
